@@ -17,6 +17,11 @@ from .model import insert_temporal_shift as insert_temporal_shift
 from .model import shifted_modules as shifted_modules
 from .shift import TemporalShift as TemporalShift
 from .shift import temporal_shift as temporal_shift
+
+# streaming (online TSM, frame by frame)
+from .streaming import StreamingShift as StreamingShift
+from .streaming import StreamingTSM as StreamingTSM
+from .streaming import StreamStep as StreamStep
 from .version import __version__ as __version__
 from .zoo import ZOO as ZOO
 from .zoo import ZooEntry as ZooEntry

@@ -16,7 +16,7 @@ in their state-dict key (``layer1.0.conv1.net.weight``), exactly as MMAction2 an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,9 @@ from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
 
 from .shift import SHIFT_DIRECTIONS, SHIFT_PLACES, ShiftDirection, ShiftPlace, TemporalShift
+
+if TYPE_CHECKING:
+    from .streaming import StreamingTSM
 
 __all__ = ["RESNET_ARGS", "TSM", "adapt_2d_state_dict", "insert_temporal_shift", "shifted_modules"]
 
@@ -224,6 +227,16 @@ class TSM(ResNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, C, H, W)`` normalised video -> ``(B, num_classes)`` logits."""
         return self.forward_head(self.forward_features(x))
+
+    def stream(self, window: int | None = None) -> StreamingTSM:
+        """A :class:`~tsm_models.streaming.StreamingTSM` of this model for frame-by-frame inference.
+
+        Needs ``shift_direction="online"`` (``ValueError`` otherwise). The stream shares this model's weights;
+        ``window`` frames (default ``num_segments``) are averaged into its running clip prediction.
+        """
+        from .streaming import StreamingTSM
+
+        return StreamingTSM(self, window=window)
 
     def extra_repr(self) -> str:
         return (
