@@ -141,13 +141,14 @@ class StreamingTSM(nn.Module):
         if not isinstance(model, TSM):
             raise ValueError(f"StreamingTSM expects a tsm_models.TSM, got {type(model).__name__}")
         shifts = shifted_modules(model)
-        directions = {m.direction for _, m in shifts} | {model.shift_direction}
-        if directions != {"online"}:
+        # A TSM whose shifts were all removed (a TSN) mixes no frames and streams trivially.
+        offline = sorted({m.direction for _, m in shifts} - {"online"})
+        if offline:
             raise ValueError(
-                f"StreamingTSM needs a model built with shift_direction='online'; this one has "
-                f"shift_direction={model.shift_direction!r}. A bi-directional shift moves channels from the next "
-                "frame, which a live stream does not have yet, so it cannot run frame by frame. All zoo weights are "
-                "bi-directional: train an online model, e.g. create_model('tsm_r50', shift_direction='online', ...)."
+                f"StreamingTSM needs a model built with shift_direction='online', got shift_direction="
+                f"{offline[0]!r}: a bi-directional shift moves channels from the next frame (the future), which a "
+                "live stream does not have yet, so it cannot run frame by frame. All zoo weights are bi-directional; "
+                "train an online model instead, e.g. create_model('tsm_r50', shift_direction='online', ...)."
             )
         window = model.num_segments if window is None else window
         if not isinstance(window, int) or window < 1:
