@@ -14,6 +14,7 @@ from .labels import load_labels as load_labels
 from .model import TSM as TSM
 from .model import adapt_2d_state_dict as adapt_2d_state_dict
 from .model import insert_temporal_shift as insert_temporal_shift
+from .model import remove_temporal_shift as remove_temporal_shift
 from .model import shifted_modules as shifted_modules
 from .shift import TemporalShift as TemporalShift
 from .shift import temporal_shift as temporal_shift

@@ -28,7 +28,14 @@ from .shift import SHIFT_DIRECTIONS, SHIFT_PLACES, ShiftDirection, ShiftPlace, T
 if TYPE_CHECKING:
     from .streaming import StreamingTSM
 
-__all__ = ["RESNET_ARGS", "TSM", "adapt_2d_state_dict", "insert_temporal_shift", "shifted_modules"]
+__all__ = [
+    "RESNET_ARGS",
+    "TSM",
+    "adapt_2d_state_dict",
+    "insert_temporal_shift",
+    "remove_temporal_shift",
+    "shifted_modules",
+]
 
 _DEEP = dict(stem_width=32, stem_type="deep", avg_down=True)
 # Constructor arguments of the timm ResNets a TSM can wrap (the same values timm's entrypoints use).
@@ -244,3 +251,22 @@ class TSM(ResNet):
             f"shift_direction={self.shift_direction!r}, shift_every={self.shift_every}, "
             f"num_shifted={self.num_shifted}"
         )
+
+
+def remove_temporal_shift(model: nn.Module) -> int:
+    """Unwrap every :class:`TemporalShift` in ``model``, in place, turning a TSM into its TSN twin.
+
+    The result has the same parameters (keys lose their ``.net``) and sees each frame independently.
+
+    Returns:
+        The number of shift modules removed.
+    """
+    count = 0
+    for name, shift in shifted_modules(model):
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, shift.net)  # also replaces a block of an nn.Sequential stage ("0", "1", ...)
+        count += 1
+    if hasattr(model, "num_shifted"):
+        model.num_shifted = 0
+    return count
