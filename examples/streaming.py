@@ -161,4 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (FileNotFoundError, ValueError, ImportError) as exc:  # bad input or missing extra: one clear line
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -267,3 +267,34 @@ def test_example_synthetic_frames_and_labels(tmp_path: Path) -> None:
     assert example.resolve_labels(str(label_file)) == ["wave", "clap"]
     with pytest.raises(FileNotFoundError):
         example.resolve_labels(str(tmp_path / "missing.txt"))
+
+
+def test_example_demo_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tsm_models.transforms", reason="needs tsm_models.transforms (the video issue)")
+    example = _load_example()
+    argv = ["--demo", "--model", "tsm_r18", "--size", "32", "--frames", "5", "--num-segments", "2"]
+    assert example.main([*argv, "--labels", "sthv2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    sthv2 = tsm_models.load_labels("sthv2")
+    assert lines and lines[0].startswith("frame      0") and all(" s " not in line for line in lines)
+    assert all(any(f"  {name}  (" in line for name in sthv2) for line in lines)
+
+
+def test_example_refuses_zoo_weights_and_missing_input() -> None:
+    example = _load_example()
+    with pytest.raises(SystemExit):
+        example.parse_args([])  # neither a video nor --demo
+    with pytest.raises(ValueError, match="shift_direction"):
+        example.main(["--demo", "--model", "tsm_r50_1x1x8_kinetics400", "--frames", "1"])
+
+
+def test_a_tsm_without_shifts_streams_frame_by_frame() -> None:
+    model = build("basic-residual", 4, shift_direction="bidirectional")
+    tsm_models.remove_temporal_shift(model)  # a TSN: no temporal mixing, each frame on its own
+    frames = torch.randn(3, 1, 3, SIZE, SIZE)
+    stream = model.stream()
+    assert not stream.streaming_shifts
+    for frame in frames:
+        assert_close_rel(
+            stream.step(frame).logits, offline_frame_logits(model, frame[:, None].expand(-1, 4, -1, -1, -1))[:, 0]
+        )
