@@ -189,6 +189,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
         stream.step(torch.randn(1, 4, 3, SIZE, SIZE))  # a clip, not a frame
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         stream.step(torch.randn(1, 1, SIZE, SIZE))
+    with pytest.raises(ValueError, match="float frame"):
+        stream.step(torch.zeros(1, 3, SIZE, SIZE, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"torch\.Tensor"):
         stream.step([[0.0]])
     stream.step(torch.randn(1, 3, SIZE, SIZE))

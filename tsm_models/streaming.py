@@ -199,6 +199,11 @@ class StreamingTSM(nn.Module):
                 f"expected one normalised frame per video, shape (B, {in_chans}, H, W), got "
                 f"{tuple(frame.shape)} (for a clip (B, T, C, H, W), call step() on clip[:, t] for each t)"
             )
+        if not frame.is_floating_point():
+            raise ValueError(
+                f"expected a float frame normalised like the model's training frames, got dtype {frame.dtype} "
+                "(convert uint8 frames with the model's preprocessing, e.g. tsm_models.create_transform)"
+            )
         if self._frame_shape is not None and tuple(frame.shape) != self._frame_shape:
             raise ValueError(
                 f"frame shape changed mid-stream from {self._frame_shape} to {tuple(frame.shape)}; "
