@@ -279,13 +279,13 @@ class FrameFolderReader(FrameReader):
     """A folder of one image file per frame, MMAction2 raw-frame layout (``img_00001.jpg``, ``img_00002.jpg``...).
 
     Position ``i`` reads file ``filename_tmpl.format(i + start_index)``; ``total_frames`` counts the consecutive
-    files from ``start_index``. Images are decoded with torchvision (JPEG/PNG), to RGB.
+    files from ``start_index``. Images are decoded with Pillow, to RGB.
 
     Args:
         path: the folder.
         filename_tmpl: file-name template, or several to try in order; ``None`` tries
             :data:`DEFAULT_FILENAME_TEMPLATES`.
-        start_index: number of the first file; ``None`` tries 1, then 0.
+        start_index: number of the first file; ``None``: 0 when a file numbered 0 exists, else 1.
     """
 
     def __init__(
@@ -300,7 +300,7 @@ class FrameFolderReader(FrameReader):
             templates = (filename_tmpl,)
         else:
             templates = tuple(filename_tmpl)
-        starts = (1, 0) if start_index is None else (int(start_index),)
+        starts = (0, 1) if start_index is None else (int(start_index),)
         names = set(os.listdir(self.source))
         for tmpl in templates:
             start = next((s for s in starts if tmpl.format(s) in names), None)
@@ -320,16 +320,16 @@ class FrameFolderReader(FrameReader):
         return Path(self.source, self.filename_tmpl.format(index + self.start_index))
 
     def _read_sorted(self, indices: list[int]) -> dict[int, np.ndarray]:
-        from torchvision.io import ImageReadMode, decode_image, read_file
+        from PIL import Image  # a torchvision dependency
 
         out = {}
         for i in indices:
             path = self.frame_path(i)
             try:
-                image = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
-            except (RuntimeError, OSError) as exc:
+                with Image.open(path) as image:
+                    out[i] = np.asarray(image.convert("RGB"))
+            except OSError as exc:
                 raise ValueError(f"{path}: cannot decode frame image ({exc})") from exc
-            out[i] = image.permute(1, 2, 0).numpy()
         return out
 
 
