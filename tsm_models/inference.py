@@ -1,8 +1,7 @@
 """Classify videos: sampling + decoding + preprocessing + model + view averaging + class names.
 
 >>> model = tsm_models.create_model("tsm_r50_1x1x8_kinetics400", pretrained=True)
->>> tsm_models.predict(model, "video.mp4", topk=3)
-[('riding a bike', 0.91), ('riding mountain bike', 0.05), ('motorcycling', 0.01)]
+>>> tsm_models.predict(model, "video.mp4", topk=3)  # [(label, probability), ...], most likely first
 
 Views follow the record's test protocol: ``num_clips`` clips in time x ``num_crops`` crops, each a
 ``(T, 3, S, S)`` input of its own; their outputs are combined as MMAction2's ``average_clips``.

@@ -135,7 +135,7 @@ class PyAVReader(FrameReader):
         self._error = av.error.FFmpegError
         self.frames_decoded = 0
         try:
-            self._container = av.open(self.source)
+            self._container = av.open(self.source, metadata_errors="ignore")
         except (self._error, UnicodeDecodeError) as exc:
             raise ValueError(f"{self.source}: cannot open as a video ({exc})") from exc
         try:
