@@ -86,6 +86,17 @@ def test_predict_real_architecture_end_to_end(clips, capsys):
     assert preds == sorted(preds, key=lambda p: -p["probability"])
 
 
+def test_predict_labels_option(clips, fake_create_model, capsys, tmp_path):
+    a, *_ = clips
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(f"class {i}" for i in range(174)) + "\n")
+    assert main(["predict", str(a), "-m", "tsm_r50_1x1x8_sthv1", "--labels", str(names), "--topk", "1"]) == 0
+    assert "class 5" in capsys.readouterr().out
+    assert main(["predict", str(a), "-m", "tsm_r50_1x1x8_sthv1", "--labels", "sthv2", "--topk", "1"]) == 0
+    assert load_labels("sthv2")[5] in capsys.readouterr().out
+    assert main(["predict", str(a), "-m", "tsm_r50_1x1x8_sthv1", "--labels", "nowhere.txt"]) == 2
+
+
 def test_predict_usage_errors(clips, caplog):
     a, *_ = clips
     assert main(["predict", str(a), "-m", "tsm_r18"]) == 2  # an architecture has no zoo weights

@@ -122,6 +122,22 @@ def test_bad_files_raise_clear_errors(videos, tmp_path):
         open_video(cut_mkv)
 
 
+def test_stream_breaking_while_decoding(videos, tmp_path):
+    # the index (moov) is intact but the last 20% of the file is garbage: opens, then fails to decode
+    data = bytearray(videos["faststart"].read_bytes())
+    cut = int(len(data) * 0.8)
+    data[cut:] = np.random.default_rng(0).integers(0, 256, len(data) - cut, dtype=np.uint8).tobytes()
+    path = tmp_path / "garbled.mp4"
+    path.write_bytes(bytes(data))
+    with open_video(path) as video:
+        assert video.total_frames == 60
+        assert read_indices(video.read([0])) == [0]  # the intact part still reads
+        with pytest.raises(ValueError, match=r"garbled\.mp4: (decoding failed|could not decode)"):
+            video.read(range(60))
+        with pytest.raises(ValueError, match=r"garbled\.mp4: (decoding failed|the stream breaks)"):
+            list(video.iter_frames())
+
+
 def test_bad_indices(videos):
     with open_video(videos["short"]) as video:
         with pytest.raises(ValueError, match="frame index 5 out of range; the video has 5 frames"):

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,6 +14,7 @@ from tqdm import tqdm
 
 from ..factory import create_model
 from ..inference import VideoClassifier
+from ..labels import DATASETS, load_labels
 from ..zoo import get_zoo_entry
 
 _logger = logging.getLogger(__name__)
@@ -32,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     weights.add_argument(
         "--no-pretrained", action="store_true", help="random weights (checks the pipeline; predictions are noise)"
     )
+    p.add_argument(
+        "--labels",
+        metavar="NAME|FILE",
+        help="class names: kinetics400, sthv1, sthv2 or a text file with one name per line "
+        "(default: the zoo entry's list; class indices for architectures)",
+    )
     p.add_argument("--topk", type=int, default=5, help="classes per video (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per video (JSON Lines) on stdout")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
@@ -49,14 +57,29 @@ def _weights(args: argparse.Namespace) -> Any:
     return True
 
 
+def _labels(spec: str | None) -> list[str] | None:
+    if spec is None:
+        return None
+    if spec in DATASETS:
+        return load_labels(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"--labels: {spec!r} is neither one of {DATASETS} nor a file")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not names:
+        raise ValueError(f"--labels: {spec} holds no class names")
+    return names
+
+
 def _predict(args: argparse.Namespace) -> int:
     if args.topk < 1:
         raise ValueError(f"--topk must be >= 1, got {args.topk}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available")
+    labels = _labels(args.labels)
     model = create_model(args.model, pretrained=_weights(args))
-    classifier = VideoClassifier(model, device=device, batch_size=args.batch_size)
+    classifier = VideoClassifier(model, labels=labels, device=device, batch_size=args.batch_size)
     failed: list[tuple[str, str]] = []
     bar = tqdm(total=len(args.videos), unit="video", disable=len(args.videos) < 2, file=sys.stderr)
     for result in classifier.predict_many(args.videos, topk=args.topk):
