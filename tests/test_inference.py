@@ -66,6 +66,12 @@ def test_zoo_protocol_sampling_and_views(tmp_path):
     three = Protocol(num_clips=2, crop="three", num_crops=3, resize_short=32, crop_size=32)
     clf = VideoClassifier(Probe(ZOO["tsm_r50_1x1x8_kinetics400"]), protocol=three)
     assert clf.preprocess(frames_video(30)).shape == (6, 8, 3, 32, 32)
+    # MMAction2's later "accurate" test setting on top of a record: three 256 crops of short side 256
+    accurate = VideoClassifier(Probe(ZOO["tsm_r50_1x1x8_sthv1"])).with_protocol(
+        crop="three", num_crops=3, crop_size=256, average_clips="prob"
+    )
+    assert accurate.preprocess(frames_video(30)).shape == (3, 8, 3, 256, 256)
+    assert accurate.labels == load_labels("sthv1")
 
 
 @pytest.mark.parametrize("mode", ["score", "prob"])

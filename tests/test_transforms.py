@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 import torch
@@ -72,7 +70,7 @@ def test_three_crop_positions():
 
 
 def test_multi_scale_crop_box_candidates():
-    rng = random.Random(0)
+    rng = np.random.default_rng(0)
     boxes = {multi_scale_crop_box(256, 340, 224, rng=rng) for _ in range(3000)}
     # crop sides int(256 * s) = 256, 224, 192, 168; width and height scales at most one step apart
     sides = [256, 224, 192, 168]
@@ -92,7 +90,7 @@ def test_multi_scale_crop_box_candidates():
 def test_multi_scale_crop_same_box_for_every_frame():
     frame = torch.rand(1, 3, 64, 80)
     clip = frame.expand(4, 3, 64, 80).clone()
-    out = multi_scale_crop(clip, 32, rng=random.Random(1))
+    out = multi_scale_crop(clip, 32, rng=np.random.default_rng(1))
     assert out.shape == (4, 3, 32, 32)
     assert all(torch.equal(out[0], out[i]) for i in range(4))
 
@@ -145,7 +143,7 @@ def test_create_transform_three_crop_and_training():
     assert three(frames).shape == (3, 2, 3, 64, 64)
     with pytest.raises(ValueError, match="resize_short"):
         create_transform(Protocol(crop="three", resize_short=64, crop_size=56))
-    train = create_transform(ZOO["tsm_r50_1x1x8_kinetics400"], train=True, rng=random.Random(0))
+    train = create_transform(ZOO["tsm_r50_1x1x8_kinetics400"], train=True, rng=np.random.default_rng(0))
     assert train.flip_ratio == 0.5 and train.flip_label_map == {}
     assert train(frames).shape == (1, 2, 3, 224, 224)
     sth = create_transform(ZOO["tsm_r50_1x1x8_sthv1"], train=True)
