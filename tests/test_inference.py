@@ -127,6 +127,15 @@ def test_real_tsm_architecture_model_with_labels(tmp_path):
     assert default.labels == ["0", "1", "2"] and default.protocol.num_frames == 4
 
 
+def test_reader_passed_in_stays_open(tmp_path):
+    entry = ZOO["tsm_r50_1x1x8_kinetics400"]
+    clf = VideoClassifier(Probe(entry), protocol=replace(entry.protocol, **SMALL))
+    with tsm_models.open_video(write_video(tmp_path / "v.mkv", 24, codec="mpeg4")) as video:
+        first = clf(video, topk=1)
+        assert clf(video, topk=1) == first  # the caller's reader is reused, not closed
+        assert read_indices(video.read([3])) == [3]
+
+
 def test_short_video_repeats_frames():
     entry = ZOO["tsm_r50_1x1x8_kinetics400"]
     clf = VideoClassifier(Probe(entry), protocol=replace(entry.protocol, **SMALL))

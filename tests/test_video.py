@@ -139,6 +139,10 @@ def test_stream_breaking_while_decoding(videos, tmp_path):
 
 
 def test_bad_indices(videos):
+    video = open_video(videos["short"])
+    video.close()
+    with pytest.raises(ValueError, match="closed"):
+        video.read([0])
     with open_video(videos["short"]) as video:
         with pytest.raises(ValueError, match="frame index 5 out of range; the video has 5 frames"):
             video.read([0, 5])

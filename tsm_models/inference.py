@@ -152,12 +152,16 @@ class VideoClassifier:
         """Decode the protocol's frames of ``video``: ``(views * T, H, W, 3)`` uint8, view-major."""
         p = self.protocol
         tmpl = (p.filename_tmpl, *[t for t in DEFAULT_FILENAME_TEMPLATES if t != p.filename_tmpl])
-        with open_video(video, filename_tmpl=tmpl, start_index=None) as reader:
+        reader = open_video(video, filename_tmpl=tmpl, start_index=None)
+        try:
             if reader.total_frames < p.num_frames:
                 _logger.debug(
                     "%s: %d frames, fewer than %d: frames repeat", reader.source, reader.total_frames, p.num_frames
                 )
             return reader.read(sample_indices(p, reader.total_frames))
+        finally:
+            if reader is not video:  # close only what was opened here
+                reader.close()
 
     def preprocess(self, video: VideoSource) -> torch.Tensor:
         """Network input of ``video``: ``(V, T, 3, S, S)`` float, ``V = crops x clips`` (crop-major)."""

@@ -211,6 +211,8 @@ class PyAVReader(FrameReader):
 
     def _decode_from(self, keyframe: int) -> Iterator[tuple[int, Any]]:
         """Seek to frame ``keyframe`` (a keyframe, or 0) and yield ``(index, av.VideoFrame)`` in order."""
+        if self._container is None:
+            raise ValueError(f"{self.source}: the video is closed")
         start_pts = self._pts[keyframe] if self._seekable else None
         if start_pts is not None:
             self._container.seek(start_pts, stream=self._stream, backward=True, any_frame=False)
