@@ -222,12 +222,12 @@ class PyAVReader(FrameReader):
         for packet in self._container.demux(self._stream):
             for frame in packet.decode():
                 self.frames_decoded += 1
-                if self._seekable:
+                if self._seekable and frame.pts is not None:
                     index = self._index_of.get(frame.pts)
                     if index is None:  # a frame the index does not know (e.g. a leading frame after the seek)
                         continue
-                else:
-                    index = count
+                else:  # count from the frame sought to
+                    index = keyframe + count
                 count += 1
                 yield index, frame
 
