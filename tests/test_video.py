@@ -72,6 +72,24 @@ def test_variable_frame_rate_indexes_frames_not_times(videos):
         assert read_indices(video.read([49, 0, 25])) == [49, 0, 25]
 
 
+def test_frames_are_rgb(tmp_path):
+    import av
+
+    path = tmp_path / "rgb.mp4"
+    frame = np.zeros((48, 64, 3), dtype=np.uint8)
+    frame[:, :32, 0] = 255  # red left half, blue right half
+    frame[:, 32:, 2] = 255
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")), *stream.encode()]:
+            container.mux(packet)
+    with open_video(path) as video:
+        (got,) = video.read([0])
+    assert got[24, 8, 0] > 200 and got[24, 8, 2] < 50  # red stays in channel 0
+    assert got[24, 56, 2] > 200 and got[24, 56, 0] < 50
+
+
 def test_iter_frames_sequential(videos):
     with open_video(videos["mp4"]) as video:
         frames = list(video.iter_frames())
@@ -159,6 +177,7 @@ def test_frame_folder_mmaction2_layout(tmp_path):
         assert (video.total_frames, video.filename_tmpl, video.start_index) == (20, "img_{:05}.jpg", 1)
         assert video.frame_path(0).name == "img_00001.jpg"
         assert read_indices(video.read([19, 0, 0, 7])) == [19, 0, 0, 7]
+        assert read_indices(np.stack(list(video.iter_frames()))) == list(range(20))
     # the entry's template is honoured: sthv2 numbers frames {:06}.jpg
     sth = write_frame_folder(tmp_path / "sth", 10, tmpl="{:06}.jpg")
     with open_video(sth, filename_tmpl="{:06}.jpg") as video:
