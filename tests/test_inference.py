@@ -136,6 +136,14 @@ def test_reader_passed_in_stays_open(tmp_path):
         assert read_indices(video.read([3])) == [3]
 
 
+def test_zoo_model_with_new_classifier():
+    entry = ZOO["tsm_r50_1x1x8_sthv1"]
+    clf = VideoClassifier(Probe(entry, num_classes=6))  # e.g. create_model(zoo name, num_classes=6)
+    assert clf.protocol == entry.protocol and clf.labels == [str(i) for i in range(6)]
+    named = VideoClassifier(Probe(entry, num_classes=6), labels=list("abcdef"))
+    assert named.num_labels == 6
+
+
 def test_short_video_repeats_frames():
     entry = ZOO["tsm_r50_1x1x8_kinetics400"]
     clf = VideoClassifier(Probe(entry), protocol=replace(entry.protocol, **SMALL))

@@ -111,8 +111,10 @@ class VideoClassifier:
             raise ValueError(f"protocol must be a TestProtocol, got {type(protocol).__name__}")
         self.protocol = protocol
         num_classes = getattr(model, "num_classes", None)
+        # a zoo model given a new classifier (fine-tuning) keeps the protocol but not the class names
+        entry_labels = self.entry is not None and num_classes in (None, self.entry.num_classes)
         if labels is None:
-            if self.entry is not None and self.entry.dataset in DATASETS:
+            if entry_labels and self.entry.dataset in DATASETS:
                 labels = load_labels(self.entry.dataset)
             elif num_classes:
                 labels = [str(i) for i in range(num_classes)]
@@ -120,7 +122,7 @@ class VideoClassifier:
                 raise ValueError("labels are needed for a model without num_classes")
         self.labels = list(labels)
         if num_labels is None:
-            num_labels = min(self.entry.num_labels, len(self.labels)) if self.entry is not None else len(self.labels)
+            num_labels = min(self.entry.num_labels, len(self.labels)) if entry_labels else len(self.labels)
         self.num_labels = int(num_labels)
         if not 0 < self.num_labels <= len(self.labels):
             raise ValueError(f"num_labels must be in 1..{len(self.labels)} (the labels given), got {self.num_labels}")
