@@ -26,3 +26,19 @@ from .streaming import StreamStep as StreamStep
 from .version import __version__ as __version__
 from .zoo import ZOO as ZOO
 from .zoo import ZooEntry as ZooEntry
+
+# isort: split
+# video: decoding, sampling, preprocessing, prediction
+from .inference import Prediction as Prediction
+from .inference import VideoClassifier as VideoClassifier
+from .inference import average_clips as average_clips
+from .inference import predict as predict
+from .sampling import dense_indices as dense_indices
+from .sampling import sample_frames as sample_frames
+from .sampling import sample_indices as sample_indices
+from .sampling import segment_indices as segment_indices
+from .transforms import VideoTransform as VideoTransform
+from .transforms import create_transform as create_transform
+from .transforms import flip_label_map as flip_label_map
+from .video import FrameReader as FrameReader
+from .video import open_video as open_video
