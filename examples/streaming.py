@@ -72,12 +72,10 @@ def synthetic_frames(num_frames: int = 64, height: int = 240, width: int = 320) 
 def make_preprocess(size: int) -> Any:
     """uint8 ``(H, W, 3)`` frame -> normalised ``(1, 3, size, size)``: short side to ``size * 256 / 224``, center
     crop, ImageNet mean/std (the zoo's test protocol, one view)."""
-    from tsm_models.transforms import create_transform  # the video extra's preprocessing
-
     protocol = dataclasses.replace(
         TestProtocol(), crop="center", num_crops=1, crop_size=size, resize_short=round(size * 256 / 224)
     )
-    transform = create_transform(protocol, train=False)
+    transform = tsm_models.create_transform(protocol, train=False)
 
     def preprocess(frame: np.ndarray) -> torch.Tensor:
         views = torch.as_tensor(transform(frame[None]))  # (num_crops=1, T=1, 3, S, S)

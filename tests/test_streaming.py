@@ -272,7 +272,6 @@ def test_example_synthetic_frames_and_labels(tmp_path: Path) -> None:
 
 
 def test_example_demo_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("tsm_models.transforms", reason="needs tsm_models.transforms (the video issue)")
     example = _load_example()
     argv = ["--demo", "--model", "tsm_r18", "--size", "32", "--frames", "5", "--num-segments", "2"]
     assert example.main([*argv, "--labels", "sthv2"]) == 0

@@ -18,11 +18,6 @@ from .model import remove_temporal_shift as remove_temporal_shift
 from .model import shifted_modules as shifted_modules
 from .shift import TemporalShift as TemporalShift
 from .shift import temporal_shift as temporal_shift
-
-# streaming (online TSM, frame by frame)
-from .streaming import StreamingShift as StreamingShift
-from .streaming import StreamingTSM as StreamingTSM
-from .streaming import StreamStep as StreamStep
 from .version import __version__ as __version__
 from .zoo import ZOO as ZOO
 from .zoo import ZooEntry as ZooEntry
@@ -42,3 +37,9 @@ from .transforms import create_transform as create_transform
 from .transforms import flip_label_map as flip_label_map
 from .video import FrameReader as FrameReader
 from .video import open_video as open_video
+
+# isort: split
+# streaming: online TSM, frame by frame
+from .streaming import StreamingShift as StreamingShift
+from .streaming import StreamingTSM as StreamingTSM
+from .streaming import StreamStep as StreamStep
