@@ -5,7 +5,8 @@ For a live source, every new frame should update the prediction. Two ways to do 
 * **streaming**: :meth:`tsm_models.StreamingTSM.step` runs the backbone on the new frame only, reusing the
   cached shifted channels of the previous frame (one frame of compute per new frame);
 * **window**: re-run the offline model on the last ``num_segments`` frames for every new frame
-  (``num_segments`` frames of compute per new frame).
+  (``num_segments`` frames of compute per new frame);
+* yardstick: the plain timm ResNet the TSM wraps, on one frame (what "one frame of backbone compute" costs).
 
 Both run in eval mode, fp32, batch 1, on the same frames, measured interleaved (round after round of each)
 in one process after warm-up; the median round is reported. Goal (issue 7): streaming >= 6x the window rate.
@@ -25,9 +26,11 @@ import sys
 import time
 from collections import deque
 
+import timm
 import torch
 
 import tsm_models
+from tsm_models import registry
 
 
 def machine_details(device: torch.device) -> dict[str, object]:
@@ -83,6 +86,17 @@ def time_window(
     return time.perf_counter() - start
 
 
+def time_image_model(model: torch.nn.Module, frames: torch.Tensor, device: torch.device) -> float:
+    """Seconds to run a 2D image model on each of ``frames`` ``(N, 1, 3, H, W)``, one at a time."""
+    _sync(device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for frame in frames:
+            model(frame)
+    _sync(device)
+    return time.perf_counter() - start
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     device = torch.device(args.device)
     if args.threads:
@@ -93,6 +107,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     )
     model = model.eval().to(device)
     stream = model.stream()
+    base_name = registry.ARCHS.get(args.model)
+    image_model = None
+    if base_name is not None:
+        image_model = timm.create_model(base_name, num_classes=args.num_classes).eval().to(device)
     frames = torch.randn(args.frames_per_round, 1, 3, args.size, args.size, device=device)
     history: deque[torch.Tensor] = deque(
         (torch.randn(1, 3, args.size, args.size, device=device) for _ in range(args.window)), maxlen=args.window
@@ -101,12 +119,17 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     # warm-up: allocator, oneDNN/cuDNN kernel selection
     time_streaming(stream, frames[: args.window], device)
     time_window(model, frames[:2], history, device)
+    if image_model is not None:
+        time_image_model(image_model, frames[:2], device)
 
     stream_fps: list[float] = []
     window_fps: list[float] = []
+    image_fps: list[float] = []
     for r in range(args.rounds):
         stream_fps.append(len(frames) / time_streaming(stream, frames, device))
         window_fps.append(len(frames) / time_window(model, frames, history, device))
+        if image_model is not None:
+            image_fps.append(len(frames) / time_image_model(image_model, frames, device))
         print(
             f"round {r + 1}/{args.rounds}: streaming {stream_fps[-1]:.2f} frames/s, "
             f"window {window_fps[-1]:.2f} frames/s",
@@ -126,6 +149,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "frames_per_round": args.frames_per_round,
         "streaming_frames_per_s": round(s, 3),
         "window_frames_per_s": round(w, 3),
+        "yardstick": f"timm {base_name}, 1 frame" if image_fps else None,
+        "yardstick_frames_per_s": round(statistics.median(image_fps), 3) if image_fps else None,
         "speedup": round(statistics.median(ratios), 2),  # median of the paired (same round) ratios
         "ratio_per_round": [round(x, 2) for x in ratios],
         "goal_speedup": 6.0,
@@ -160,8 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     m, r = result["machine"], result
     print(f"{r['model']} {r['size']}x{r['size']}, window {r['window']}, {r['device']}, fp32, batch 1")
     print(f"  machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, torch {m['torch']} ({m['torch_threads']} threads)")
-    print(f"  streaming (1 frame per step)      {result['streaming_frames_per_s']:8.2f} frames/s")
-    print(f"  window (re-run {result['window']} frames per frame) {result['window_frames_per_s']:8.2f} frames/s")
+    rows = [
+        ("streaming (1 frame per step)", r["streaming_frames_per_s"]),
+        (f"window (re-run {r['window']} frames per frame)", r["window_frames_per_s"]),
+    ]
+    if r["yardstick"] is not None:
+        rows.append((f"yardstick: {r['yardstick']}", r["yardstick_frames_per_s"]))
+    for label, fps in rows:
+        print(f"  {label:40s}{fps:9.2f} frames/s")
     print(f"  speedup {r['speedup']:.2f}x (goal >= {r['goal_speedup']:.0f}x), per round {r['ratio_per_round']}")
     return 0
 
