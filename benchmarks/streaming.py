@@ -11,6 +11,10 @@ For a live source, every new frame should update the prediction. Two ways to do 
 Both run in eval mode, fp32, batch 1, on the same frames, measured interleaved (round after round of each)
 in one process after warm-up; the median round is reported. Goal (issue 7): streaming >= 6x the window rate.
 
+On a CPU shared with other busy processes, pass ``--threads 1``: with more torch threads than free cores,
+every operator waits at an OpenMP barrier for a descheduled thread, which slows the many small one-frame
+operators far more than 8-frame batches (the plain timm ResNet yardstick slows down just as much).
+
     python benchmarks/streaming.py                       # tsm_r50, 224 px, 8-frame window, CPU
     python benchmarks/streaming.py --model tsm_r18 --size 112 --rounds 3 --json
 """
