@@ -20,3 +20,15 @@ from .shift import temporal_shift as temporal_shift
 from .version import __version__ as __version__
 from .zoo import ZOO as ZOO
 from .zoo import ZooEntry as ZooEntry
+
+# isort: split
+# pretrained weights: conversion, loading, Hub format
+from .checkpoint import read_checkpoint as read_checkpoint
+from .convert import convert_mmaction2_state_dict as convert_mmaction2_state_dict
+from .convert import convert_state_dict as convert_state_dict
+from .convert import convert_tsm_state_dict as convert_tsm_state_dict
+from .hub import from_pretrained as from_pretrained
+from .hub import get_cache_dir as get_cache_dir
+from .hub import push_to_hub as push_to_hub
+from .hub import save_pretrained as save_pretrained
+from .pretrained import load_pretrained as load_pretrained
