@@ -35,6 +35,7 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 # Keys under which training code nests the weights, in the order they are tried (timm's order).
 _STATE_DICT_KEYS = ("state_dict", "model", "module")
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass
@@ -85,23 +86,26 @@ def torch_load_safe(path: str | os.PathLike[str]) -> Any:
         ValueError: the file is not a PyTorch checkpoint, or its pickle refers to a global outside the
             allow-list (that global is named; it is never imported or called).
     """
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(b"\x80")):
+        raise ValueError(f"{path} is not a PyTorch checkpoint (expected a torch.save zip or pickle; starts {head!r})")
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Weights only load failed" in text or "Unsupported global" in text:
-            found = re.search(r"(?:Unsupported global: GLOBAL|global) ([\w.]+)", text)
-            name = found.group(1) if found else "an object that is not a tensor"
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
             raise ValueError(
-                f"{path} was refused by safe loading (torch.load weights_only=True): its pickle refers to "
-                f"{name}, which is not on the allow-list. tsm_models never unpickles arbitrary code; if you "
-                "trust the file, re-save its state dict (tensors only) and load that."
+                f"{path} was refused by safe loading (torch.load weights_only=True): its pickle calls "
+                f"{found.group(1)}, which is not on the allow-list. tsm_models never unpickles arbitrary code; if "
+                "you trust the file, re-save its state dict (tensors only) and load that."
             ) from None
-        raise ValueError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
-    except (RuntimeError, EOFError, OSError, UnicodeDecodeError, AttributeError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
+        detail = re.search(r"WeightsUnpickler error: (.+)", text)
+        reason = detail.group(1).strip() if detail else text.splitlines()[0]
+        raise ValueError(f"{path} is not a valid PyTorch checkpoint ({reason})") from None
+    except (RuntimeError, EOFError, UnicodeDecodeError, AttributeError, ValueError) as exc:
         raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
 
 

@@ -121,6 +121,12 @@ def _convert_download(pth: Path, dest: Path, model: nn.Module, entry: ZooEntry, 
         expected = {k: getattr(entry, k) for k in ("num_segments", "shift_div", "shift_place", "num_classes")}
         check_config_text(ckpt.config_text, {**expected, "depth": _depth(model)})
     state_dict, unplaced, origin = rename_state_dict(ckpt.state_dict, ckpt.layout)
+    fc = state_dict.get("fc.weight")
+    if fc is not None and fc.ndim == 2 and fc.shape[0] != entry.num_classes:
+        raise ValueError(
+            f"{url}: the classifier has {fc.shape[0]} classes, the zoo record of {entry.name} says "
+            f"{entry.num_classes}; nothing was stored"
+        )
     check_state_dict(state_dict, _zoo_target(model, entry), unplaced=unplaced, origin=origin)
     meta = {"format": "pt", "source_url": url, "source_layout": ckpt.layout, "zoo_entry": entry.name}
     _atomic_save_safetensors(state_dict, dest, meta)
@@ -241,8 +247,11 @@ def load_pretrained(
         return
     if pretrained is True:
         cfg = getattr(model, "pretrained_cfg", None) or {}
-        if entry is None and cfg.get("source") == "hf-hub" and cfg.get("hf_hub_id"):
-            source: Path = _snapshot(cfg["hf_hub_id"])  # timm.create_model("hf-hub:...", pretrained=True)
+        if cfg.get("source") == "hf-hub" and cfg.get("hf_hub_id"):
+            source: Path = _snapshot(cfg["hf_hub_id"])  # timm.create_model("hf-hub:org/name", pretrained=True)
+            entry = None
+        elif cfg.get("source") == "local-dir" and cfg.get("file"):
+            source, entry = Path(cfg["file"]), None  # timm.create_model("local-dir:/path", pretrained=True)
         elif entry is None:
             raise ValueError(
                 "pretrained=True needs a zoo name (e.g. 'tsm_r50_1x1x8_kinetics400'); for an architecture name "
