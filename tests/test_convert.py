@@ -114,7 +114,7 @@ def _read_table(path: Path, num_classes: int) -> list[tuple[str, str, tuple[int,
     for line in path.read_text().splitlines():
         if line.startswith("#") or line.startswith("mmaction2_key") or not line.strip():
             continue
-        mm, timm_key, shape = (line.split("\t") + [""])[:3]
+        mm, timm_key, shape = [*line.split("\t"), ""][:3]
         dims = tuple(num_classes if d == "NUM_CLASSES" else int(d) for d in shape.split("x")) if shape else ()
         rows.append((mm, timm_key, dims))
     return rows
@@ -162,7 +162,7 @@ def test_data_preprocessor_is_ignored() -> None:
     sd = _meta_state_dict(50, 400)
     sd["data_preprocessor.mean"] = torch.zeros(3, 1, 1)
     out = convert_mmaction2_state_dict(sd, _meta_model("tsm_r50").state_dict())
-    assert not any("mean" == k.rsplit(".", 1)[-1] for k in out)
+    assert not any(k.rsplit(".", 1)[-1] == "mean" for k in out)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def test_wrong_shape_names_the_source_key(r50_target: dict) -> None:
 def test_shift_pattern_mismatch_is_explained() -> None:
     sd = _meta_state_dict(101, 400)  # MMAction2 R101: every 2nd block shifted
     target = _meta_model("tsm_r101", shift_every=1).state_dict()
-    with pytest.raises(ValueError, match="differ by '.net'"):
+    with pytest.raises(ValueError, match=r"differ by '\.net'"):
         convert_mmaction2_state_dict(sd, target)
 
 

@@ -290,7 +290,7 @@ def test_missing_file_and_bad_argument(tmp_path: Path) -> None:
         load_pretrained(tiny(), 3)
     with pytest.raises(ValueError, match="needs a zoo name"):
         load_pretrained(tiny(), True)
-    with pytest.raises(FileNotFoundError, match="without model.safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"without model\.safetensors"):
         load_pretrained(tiny(), tmp_path)
 
 
