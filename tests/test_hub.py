@@ -134,7 +134,7 @@ def test_save_needs_a_registered_model(tmp_path: Path) -> None:
     from timm.models.resnet import BasicBlock
 
     bare = tsm_models.TSM(block=BasicBlock, layers=(1, 1, 1, 1), num_classes=3, num_segments=2)
-    with pytest.raises(ValueError, match="needs a model built by tsm_models.create_model"):
+    with pytest.raises(ValueError, match=r"needs a model built by tsm_models\.create_model"):
         bare.save_pretrained(tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
@@ -160,7 +160,7 @@ def test_push_to_hub_uploads_one_folder(saved: tuple[Path, dict], monkeypatch: p
     assert url == "https://hub.test/someorg/tsm_r18_test/commit/1"
     assert calls[0] == ("init", "t0ken")
     assert calls[1] == ("create_repo", ("someorg/tsm_r18_test", {"private": True, "exist_ok": True}))
-    repo_id, files, _ = calls[2][1]
+    _, files, _ = calls[2][1]
     assert sorted(files) == ["README.md", "config.json", "model.safetensors"]
     assert json.loads(files["config.json"])["architecture"] == "tsm_r18"
 
