@@ -372,3 +372,19 @@ def test_imagenet_weights_from_timm(imagenet_resnet18: dict[str, torch.Tensor]) 
 def test_imagenet_offline_without_cache(caches: dict[str, Path]) -> None:
     with pytest.raises(FileNotFoundError, match=r"resnet18\.tv_in1k"):
         tsm_models.create_model("tsm_r18", pretrained="imagenet")
+
+
+def test_plain_meta_types_load_safely(tmp_path: Path) -> None:
+    """mmengine/timm put numpy scalars and argparse.Namespace into meta; the allow-list admits exactly those."""
+    import argparse
+
+    import numpy as np
+
+    source = tiny(seed=6).state_dict()
+    meta = {"seed": np.int64(3), "lr": np.float32(0.01), "hist": np.arange(3), "args": argparse.Namespace(a=1)}
+    path = tmp_path / "mm.pth"
+    torch.save({"meta": meta, "state_dict": to_mmaction2_layout(source)}, path)
+    model = tiny()
+    load_pretrained(model, path)
+    assert_same_weights(model, source)
+    assert tsm_models.read_checkpoint(path).meta["seed"] == 3

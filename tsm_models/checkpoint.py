@@ -71,7 +71,7 @@ def _safe_globals() -> list[Any]:
     try:  # numpy scalars/dtypes appear in mmengine meta (e.g. seeds, dataset_meta)
         import numpy as np
 
-        allowed += [np.dtype, np.ndarray, type(np.dtype("float64")), type(np.dtype("int64"))]
+        allowed += [np.dtype, np.ndarray, *(type(np.dtype(code)) for code in "?bhilqBHILQefdFDU")]
         multiarray = getattr(np, "_core", None) or np.core
         allowed += [multiarray.multiarray.scalar, multiarray.multiarray._reconstruct]
     except (ImportError, AttributeError):  # pragma: no cover - numpy is a dependency
@@ -95,14 +95,14 @@ def torch_load_safe(path: str | os.PathLike[str]) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)|but got <class '([\w.]+)'>", text)
         if found:
             raise ValueError(
                 f"{path} was refused by safe loading (torch.load weights_only=True): its pickle calls "
-                f"{found.group(1)}, which is not on the allow-list. tsm_models never unpickles arbitrary code; if "
-                "you trust the file, re-save its state dict (tensors only) and load that."
+                f"{found.group(1) or found.group(2)}, which is not on the allow-list. tsm_models never unpickles "
+                "arbitrary code; if you trust the file, re-save its state dict (tensors only) and load that."
             ) from None
-        detail = re.search(r"WeightsUnpickler error: (.+)", text)
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
         reason = detail.group(1).strip() if detail else text.splitlines()[0]
         raise ValueError(f"{path} is not a valid PyTorch checkpoint ({reason})") from None
     except (RuntimeError, EOFError, UnicodeDecodeError, AttributeError, ValueError) as exc:
