@@ -124,6 +124,8 @@ def test_from_pretrained_hub_offline(saved: tuple[Path, dict], offline_hub: Path
     (offline_hub / "models--someorg--tsm_r18_test" / "refs" / "main").write_text(SNAPSHOT)
     model = tsm_models.from_pretrained("someorg/tsm_r18_test")
     assert same_weights(model.state_dict(), weights)
+    via_timm = timm.create_model("hf-hub:someorg/tsm_r18_test", pretrained=True)
+    assert isinstance(via_timm, tsm_models.TSM) and same_weights(via_timm.state_dict(), weights)
     with pytest.raises(FileNotFoundError):
         tsm_models.from_pretrained("someorg/not_cached")
     with pytest.raises(FileNotFoundError, match="neither a folder saved by save_pretrained nor a Hub repo id"):
@@ -244,4 +246,6 @@ def test_cli_convert_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     converted = load_file(str(out / entry.name / "model.safetensors"))
     assert torch.equal(converted["layer1.0.conv1.net.weight"], sd["backbone.layer1.0.conv1.conv.net.weight"])
     assert torch.equal(converted["fc.bias"], sd["cls_head.fc_cls.bias"])
+    reloaded = tsm_models.from_pretrained(out / entry.name)
+    assert reloaded.zoo_entry == entry and torch.equal(reloaded.fc.weight, sd["cls_head.fc_cls.weight"])
     assert main(["convert-zoo", "--out", str(out), "--pattern", "nothing*"]) == 2

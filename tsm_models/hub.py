@@ -50,7 +50,9 @@ __all__ = [
     "model_config",
     "push_to_hub",
     "save_pretrained",
+    "save_safetensors_atomic",
     "sha256_file",
+    "snapshot_folder",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -92,7 +94,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         raise
 
 
-def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """Write ``tensors`` (moved to CPU, contiguous) as safetensors at ``path``, atomically."""
     from safetensors.torch import save
 
     data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
@@ -313,7 +316,7 @@ def save_pretrained(model: TSM, save_directory: str | os.PathLike[str], *, card:
     """
     out = Path(save_directory).expanduser()
     config = model_config(model)
-    _atomic_save_safetensors(model.state_dict(), out / WEIGHTS_NAME, {"format": "pt", "tsm_models": __version__})
+    save_safetensors_atomic(model.state_dict(), out / WEIGHTS_NAME, {"format": "pt", "tsm_models": __version__})
     with atomic_write(out / CONFIG_NAME, "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
@@ -324,7 +327,8 @@ def save_pretrained(model: TSM, save_directory: str | os.PathLike[str], *, card:
     return out
 
 
-def _snapshot(repo: str) -> Path:
+def snapshot_folder(repo: str) -> Path:
+    """Local snapshot folder of Hub repo ``org/name[@revision]`` holding ``config.json`` + ``model.safetensors``."""
     repo_id, _, revision = repo.partition("@")
     config = hub_download(repo_id, CONFIG_NAME, revision=revision or None)
     weights = hub_download(repo_id, WEIGHTS_NAME, revision=revision or None)
@@ -349,7 +353,7 @@ def from_pretrained(name_or_path: str | os.PathLike[str], **kwargs: Any) -> TSM:
     if path.is_dir():
         folder = path
     elif isinstance(name_or_path, str) and _REPO_ID.match(name_or_path) and not path.exists():
-        folder = _snapshot(name_or_path)
+        folder = snapshot_folder(name_or_path)
     else:
         raise FileNotFoundError(
             f"{name_or_path} is neither a folder saved by save_pretrained nor a Hub repo id 'org/name'"

@@ -28,7 +28,7 @@ from torch import nn
 
 from .checkpoint import Checkpoint, read_checkpoint
 from .convert import check_config_text, check_state_dict, rename_state_dict
-from .hub import _snapshot, download_url, get_cache_dir, sha256_file
+from .hub import download_url, get_cache_dir, sha256_file, snapshot_folder
 from .model import adapt_2d_state_dict
 from .zoo import ZooEntry
 
@@ -114,7 +114,7 @@ def _zoo_target(model: nn.Module, entry: ZooEntry) -> dict[str, Any]:
 
 def _convert_download(pth: Path, dest: Path, model: nn.Module, entry: ZooEntry, url: str) -> None:
     """Convert a verified original checkpoint to our keys and store it atomically as safetensors."""
-    from .hub import _atomic_save_safetensors
+    from .hub import save_safetensors_atomic
 
     ckpt = read_checkpoint(pth)
     if ckpt.config_text is not None:
@@ -129,7 +129,7 @@ def _convert_download(pth: Path, dest: Path, model: nn.Module, entry: ZooEntry, 
         )
     check_state_dict(state_dict, _zoo_target(model, entry), unplaced=unplaced, origin=origin)
     meta = {"format": "pt", "source_url": url, "source_layout": ckpt.layout, "zoo_entry": entry.name}
-    _atomic_save_safetensors(state_dict, dest, meta)
+    save_safetensors_atomic(state_dict, dest, meta)
 
 
 def _from_url(model: nn.Module, entry: ZooEntry, url: str, dest: Path, progress: bool) -> Path:
@@ -182,7 +182,7 @@ def resolve_pretrained(
     tried = [f"local cache: {cached} does not exist"]
     if use_hub:
         try:
-            return _snapshot(entry.hf_hub_id)
+            return snapshot_folder(entry.hf_hub_id)
         except Exception as exc:  # any Hub failure (offline, missing repo, HTTP) is reported, then the URL is tried
             tried.append(f"Hugging Face Hub {entry.hf_hub_id}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
     try:
@@ -248,7 +248,7 @@ def load_pretrained(
     if pretrained is True:
         cfg = getattr(model, "pretrained_cfg", None) or {}
         if cfg.get("source") == "hf-hub" and cfg.get("hf_hub_id"):
-            source: Path = _snapshot(cfg["hf_hub_id"])  # timm.create_model("hf-hub:org/name", pretrained=True)
+            source: Path = snapshot_folder(cfg["hf_hub_id"])  # timm.create_model("hf-hub:org/name", pretrained=True)
             entry = None
         elif cfg.get("source") == "local-dir" and cfg.get("file"):
             source, entry = Path(cfg["file"]), None  # timm.create_model("local-dir:/path", pretrained=True)
