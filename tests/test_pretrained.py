@@ -388,3 +388,34 @@ def test_plain_meta_types_load_safely(tmp_path: Path) -> None:
     load_pretrained(model, path)
     assert_same_weights(model, source)
     assert tsm_models.read_checkpoint(path).meta["seed"] == 3
+
+
+def test_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
+    from tsm_models.hub import atomic_write
+
+    target = tmp_path / "cache" / "weights.safetensors"
+    with pytest.raises(KeyboardInterrupt), atomic_write(target) as f:
+        f.write(b"half of the")
+        raise KeyboardInterrupt
+    assert files_in(tmp_path / "cache") == []
+    with atomic_write(target) as f:
+        f.write(b"complete")
+    assert files_in(tmp_path / "cache") == ["weights.safetensors"] and target.read_bytes() == b"complete"
+
+
+def test_cache_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tsm_models.hub import get_cache_dir
+
+    monkeypatch.delenv("TSM_MODELS_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert get_cache_dir() == tmp_path / "xdg" / "tsm_models"
+    monkeypatch.setenv("TSM_MODELS_CACHE", str(tmp_path / "env"))
+    assert get_cache_dir() == tmp_path / "env"
+    assert get_cache_dir(tmp_path / "arg") == tmp_path / "arg"
+
+
+def test_http_error_is_reported(server: Server, caches: dict[str, Path]) -> None:
+    url = server.url + "/tsm/missing_20200607-01234567.pth"  # the server answers 404
+    with pytest.raises(FileNotFoundError, match=f"download {url}: could not download {url}: Not Found"):
+        load_pretrained(tiny(), True, entry=tiny_entry(url), progress=False)
+    assert files_in(caches["cache"]) == []
