@@ -26,7 +26,8 @@ from tsm_models.convert import (
     parse_config_text,
 )
 
-RESEARCH = Path("/work/shared/research")
+# Key tables of research/mmaction2_tsm.md §2.2 (generated from the MMAction2 v0.6.0 module structure).
+KEY_TABLES = Path(__file__).parent / "data" / "weights"
 _PLACES = {"blockres": "residual", "block": "inplace"}
 
 
@@ -122,10 +123,7 @@ def _read_table(path: Path, num_classes: int) -> list[tuple[str, str, tuple[int,
 
 @pytest.mark.parametrize("depth", [50, 101])
 def test_research_key_table(depth: int) -> None:
-    table = RESEARCH / f"mmaction2_tsm_keymap_r{depth}.tsv"
-    if not table.is_file():
-        pytest.skip(f"research key table {table} not available")
-    rows = _read_table(table, 339)
+    rows = _read_table(KEY_TABLES / f"mmaction2_tsm_keymap_r{depth}.tsv", 339)
     sd = {mm: torch.empty(shape, device="meta") for mm, _, shape in rows}
     assert set(sd) == set(mmaction2_shapes(depth, 339))  # the test generator agrees with the table
     model = _meta_model(f"tsm_r{depth}", num_classes=339)
