@@ -16,7 +16,6 @@ checkpoint's, ``fc`` is left freshly initialised and everything else must fit (f
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import re
@@ -32,7 +31,7 @@ from .hub import download_url, get_cache_dir, sha256_file, snapshot_folder
 from .model import adapt_2d_state_dict
 from .zoo import ZooEntry
 
-__all__ = ["load_checkpoint_into", "load_imagenet", "load_pretrained", "resolve_pretrained", "with_url"]
+__all__ = ["load_checkpoint_into", "load_imagenet", "load_pretrained", "resolve_pretrained"]
 
 _logger = logging.getLogger(__name__)
 
@@ -269,8 +268,3 @@ def load_pretrained(
         load_checkpoint_into(model, ckpt, expected)
     else:
         raise ValueError(f"pretrained must be False, True, 'imagenet' or a path, got {pretrained!r}")
-
-
-def with_url(entry: ZooEntry, url: str, sha256_prefix: str | None = None) -> ZooEntry:
-    """A copy of ``entry`` pointing at another URL (a mirror, or a local server in tests)."""
-    return dataclasses.replace(entry, url=url, sha256_prefix=sha256_prefix or entry.sha256_prefix)
