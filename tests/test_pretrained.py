@@ -419,3 +419,22 @@ def test_http_error_is_reported(server: Server, caches: dict[str, Path]) -> None
     with pytest.raises(FileNotFoundError, match=f"download {url}: could not download {url}: Not Found"):
         load_pretrained(tiny(), True, entry=tiny_entry(url), progress=False)
     assert files_in(caches["cache"]) == []
+
+
+def test_create_model_cache_dir_argument(tmp_path: Path, caches: dict[str, Path], monkeypatch) -> None:
+    """``create_model(..., cache_dir=...)`` (also through timm.create_model) reads the converted weights there."""
+
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise urllib.error.URLError("no network in this test")
+
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    entry = ZOO["tsm_r50_1x1x8_sthv1"]
+    source = tsm_models.create_model(entry.name).state_dict()
+    source = {k: v + 0.5 if v.is_floating_point() else v for k, v in source.items()}  # differ from a fresh init
+    cache = tmp_path / "my_cache"
+    cache.mkdir()
+    save_file(source, str(cache / f"{entry.name}-{entry.sha256_prefix}.safetensors"))
+    model = tsm_models.create_model(entry.name, pretrained=True, cache_dir=cache)
+    assert_same_weights(model, source)
+    with pytest.raises(FileNotFoundError, match="could not get the pretrained weights"):
+        tsm_models.create_model(entry.name, pretrained=True)  # the default cache ($TSM_MODELS_CACHE) is empty
