@@ -39,6 +39,18 @@ from .video import FrameReader as FrameReader
 from .video import open_video as open_video
 
 # isort: split
+# pretrained weights: conversion, loading, Hub format
+from .checkpoint import read_checkpoint as read_checkpoint
+from .convert import convert_mmaction2_state_dict as convert_mmaction2_state_dict
+from .convert import convert_state_dict as convert_state_dict
+from .convert import convert_tsm_state_dict as convert_tsm_state_dict
+from .hub import from_pretrained as from_pretrained
+from .hub import get_cache_dir as get_cache_dir
+from .hub import push_to_hub as push_to_hub
+from .hub import save_pretrained as save_pretrained
+from .pretrained import load_pretrained as load_pretrained
+
+# isort: split
 # streaming: online TSM, frame by frame
 from .streaming import StreamingShift as StreamingShift
 from .streaming import StreamingTSM as StreamingTSM

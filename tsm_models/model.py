@@ -235,6 +235,19 @@ class TSM(ResNet):
         """``(B, T, C, H, W)`` normalised video -> ``(B, num_classes)`` logits."""
         return self.forward_head(self.forward_features(x))
 
+    # Hub format (weights topic): thin delegates to tsm_models.hub.
+    def save_pretrained(self, save_directory: str, **kwargs: Any) -> Any:
+        """Write ``model.safetensors``, ``config.json`` and a model card; see :func:`tsm_models.hub.save_pretrained`."""
+        from .hub import save_pretrained
+
+        return save_pretrained(self, save_directory, **kwargs)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload weights, config and model card to the Hub; see :func:`tsm_models.hub.push_to_hub`."""
+        from .hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
     def stream(self, window: int | None = None) -> StreamingTSM:
         """A :class:`~tsm_models.streaming.StreamingTSM` of this model for frame-by-frame inference.
 

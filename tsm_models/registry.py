@@ -90,12 +90,13 @@ def create_arch(variant: str, pretrained: Any = False, **kwargs: Any) -> TSM:
     for key in ("block", "layers"):
         if key in kwargs:
             raise ValueError(f"{variant} fixes {key!r}; build tsm_models.TSM(...) directly for another layout")
+    cache_dir = kwargs.pop("cache_dir", None)
     model_kwargs = {**ARCH_DEFAULTS, **RESNET_ARGS[base], **kwargs}
     model = build_model_with_cfg(TSM, variant, pretrained=False, **model_kwargs)
     if pretrained:
         from .pretrained import load_pretrained
 
-        load_pretrained(model, pretrained, base_model=base)
+        load_pretrained(model, pretrained, base_model=base, cache_dir=cache_dir)
     return model
 
 
@@ -114,13 +115,14 @@ def create_zoo_model(entry: ZooEntry, pretrained: Any = False, variant: str | No
     base = ARCHS[entry.arch]
     if "block" in kwargs or "layers" in kwargs:
         raise ValueError(f"{entry.name} fixes the ResNet layout ({base}); block/layers cannot be passed")
+    cache_dir = kwargs.pop("cache_dir", None)
     model_kwargs = {**entry.model_kwargs, **RESNET_ARGS[base], **kwargs}
     model = build_model_with_cfg(TSM, variant or entry.name, pretrained=False, **model_kwargs)
     model.zoo_entry = entry
     if pretrained:
         from .pretrained import load_pretrained
 
-        load_pretrained(model, pretrained, entry=entry, base_model=base)
+        load_pretrained(model, pretrained, entry=entry, base_model=base, cache_dir=cache_dir)
     return model
 
 
