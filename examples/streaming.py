@@ -6,7 +6,7 @@ keeps a running clip prediction over the last ``num_segments`` frames. The zoo c
 helpers and ``shift_direction="online"``, passed with ``--pretrained``.
 
     # a video file (needs PyAV: pip install "tsm-models[video]")
-    python examples/streaming.py clip.mp4 --model tsm_r50 --pretrained online_r50.pth --labels kinetics400
+    python examples/streaming.py clip.mp4 --model tsm_r50 --pretrained online_r50/ --labels kinetics400
 
     # no video file, no weights: synthetic frames through a randomly initialised model (shows the mechanics)
     python examples/streaming.py --demo --model tsm_r18 --size 112

@@ -299,3 +299,24 @@ def test_a_tsm_without_shifts_streams_frame_by_frame() -> None:
         assert_close_rel(
             stream.step(frame).logits, offline_frame_logits(model, frame[:, None].expand(-1, 4, -1, -1, -1))[:, 0]
         )
+
+
+def test_example_loads_a_saved_online_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    example = _load_example()
+    model = build("tsm_r18-inplace", 2, num_classes=3, shift_place="residual")  # the example's placement
+    model.save_pretrained(tmp_path / "online")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("left\nright\nup\n", encoding="utf-8")
+    argv = ["--demo", "--frames", "3", "--size", "32", "--num-segments", "2", "--labels", str(labels)]
+    argv += ["--model", "tsm_r18", "--pretrained", str(tmp_path / "online")]
+    assert example.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the same frames through the saved model's own stream give the printed labels
+    preprocess = example.make_preprocess(32)
+    stream = model.stream()
+    probs = [stream.step(preprocess(f)).clip_logits.softmax(1)[0] for f in example.synthetic_frames(3)]
+    winners = [int(p.argmax()) for p in probs]
+    expected = [i for i, w in enumerate(winners) if i == 0 or w != winners[i - 1]]
+    assert [int(line.split()[1]) for line in lines] == expected
+    assert [line.split()[3] for line in lines] == [["left", "right", "up"][winners[i]] for i in expected]
+    assert [line.split()[4] for line in lines] == [f"({probs[i][winners[i]]:.2f})" for i in expected]
