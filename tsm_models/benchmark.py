@@ -44,6 +44,7 @@ __all__ = [
     "time_interleaved",
 ]
 
+_CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -103,6 +104,7 @@ class BenchmarkResult:
     peak_memory: dict[str, int | None] = field(default_factory=dict)
     warmup_seconds: dict[str, float] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
+    clock: str = "wall"
 
     def median(self, label: str) -> float:
         """Median seconds per pass."""
@@ -174,8 +176,9 @@ def time_interleaved(
     warmup: int = 2,
     device: str | torch.device = "cpu",
     on_warmup: Callable[[str, float], None] | None = None,
+    clock: str = "wall",
 ) -> dict[str, list[float]]:
-    """Wall time of each function, alternating between them each iteration.
+    """Time each function, alternating between them each iteration.
 
     Args:
         fns: label -> zero-argument callable (one forward pass each).
@@ -183,12 +186,18 @@ def time_interleaved(
         warmup: untimed calls per function first (compilation, allocator and cuDNN warm-up).
         device: CUDA devices are synchronised around every timed call.
         on_warmup: called with ``(label, seconds)`` for each function's first warm-up call.
+        clock: ``"wall"`` (``time.perf_counter``) or ``"cpu"`` (``time.process_time``: CPU seconds of all this
+            process's threads; with one torch thread on a loaded machine it leaves out the time spent waiting
+            for a core, which wall time can't).
 
     Returns:
-        label -> ``iters`` wall times in seconds.
+        label -> ``iters`` times in seconds.
     """
     if iters < 1 or warmup < 0:
         raise ValueError(f"expected iters >= 1 and warmup >= 0, got iters={iters}, warmup={warmup}")
+    if clock not in _CLOCKS:
+        raise ValueError(f"clock must be one of {tuple(_CLOCKS)}, got {clock!r}")
+    now = _CLOCKS[clock]
     dev = torch.device(device)
     for label, fn in fns.items():
         for i in range(warmup):
@@ -204,10 +213,10 @@ def time_interleaved(
         # alternate the order too, so neither function always runs right after the other
         for label, fn in order if i % 2 == 0 else order[::-1]:
             _sync(dev)
-            start = time.perf_counter()
+            start = now()
             fn()
             _sync(dev)
-            times[label].append(time.perf_counter() - start)
+            times[label].append(now() - start)
     return times
 
 
@@ -366,6 +375,7 @@ def benchmark(
     with_io: str | os.PathLike | None = None,
     pretrained: Any = False,
     models: tuple[nn.Module, nn.Module | None] | None = None,
+    clock: str = "wall",
 ) -> BenchmarkResult:
     """Time the TSM (and the plain timm ResNet on the same frames) under ``setup``.
 
@@ -379,11 +389,14 @@ def benchmark(
         pretrained: passed to :func:`tsm_models.create_model` (weights don't change the speed).
         models: already built ``(tsm, plain)`` modules to use instead of building them (``plain`` may be
             ``None`` when ``yardstick`` is off).
+        clock: ``"wall"`` or ``"cpu"`` (process CPU time, see :func:`time_interleaved`; CPU devices only).
 
     Returns:
         A :class:`BenchmarkResult` with per-iteration times and peak memory.
     """
     dev = torch.device(setup.device)
+    if clock != "wall" and dev.type != "cpu":
+        raise ValueError(f"clock={clock!r} only measures CPU work; use clock='wall' on {dev.type}")
     if with_io is not None:
         if not os.path.exists(with_io):
             raise FileNotFoundError(f"video for --with-io not found: {os.fspath(with_io)}")
@@ -410,9 +423,9 @@ def benchmark(
         logger.debug("first %s pass (warm-up): %.3f s", label, seconds)
 
     with _inference(setup):
-        times = time_interleaved(fns, iters=iters, warmup=warmup, device=dev, on_warmup=_log_warmup)
+        times = time_interleaved(fns, iters=iters, warmup=warmup, device=dev, on_warmup=_log_warmup, clock=clock)
         peak = {label: measure_peak_memory(fn, dev) for label, fn in fns.items()}
-    return BenchmarkResult(setup, times, peak, warmup_seconds, machine_info(setup.device))
+    return BenchmarkResult(setup, times, peak, warmup_seconds, machine_info(setup.device), clock)
 
 
 def _io_pipeline(model: nn.Module, setup: BenchmarkSetup, path: str) -> Callable[[], object]:
