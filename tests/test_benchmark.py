@@ -104,3 +104,30 @@ def test_cli_benchmark_errors(tmp_path: Path) -> None:
     assert main(["benchmark", "tsm_r18", "--threads", "0"]) == 2
     with pytest.raises(FileNotFoundError, match="not found"):
         benchmark(resolve_setup("tsm_r18", img_size=32), with_io=missing)
+
+
+def _write_video(path: Path, num_frames: int = 24, size: tuple[int, int] = (80, 64)) -> Path:
+    av = pytest.importorskip("av")
+    import numpy as np
+
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(num_frames):
+            frame = np.full((height, width, 3), i * 10 % 256, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_with_io_times_the_whole_pipeline(tiny_tsm, tmp_path: Path) -> None:
+    pytest.importorskip("tsm_models.video", reason="the video module (decoding, sampling, transforms) is not merged")
+    video_path = _write_video(tmp_path / "clip.mp4")
+    model = tiny_tsm("basic", num_segments=8, num_classes=400)
+    setup = resolve_setup("tsm_r50_1x1x8_kinetics400", img_size=32)
+    seen: list[tuple[int, ...]] = []
+    model.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
+    result = benchmark(setup, iters=1, warmup=0, yardstick=False, with_io=video_path, models=(model, None))
+    assert set(result.times) == {"tsm", "tsm+io"}
+    assert (1, 8, 3, 32, 32) in seen  # the decoded, preprocessed clip reached the model

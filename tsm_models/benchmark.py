@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import os
 import platform
@@ -430,7 +431,6 @@ def benchmark(
 
 def _io_pipeline(model: nn.Module, setup: BenchmarkSetup, path: str) -> Callable[[], object]:
     """One video end to end: open, sample, decode, preprocess, run (the test protocol of ``setup.name``)."""
-    from .factory import get_pretrained_cfg
     from .sampling import sample_indices  # type: ignore[import-not-found]
     from .transforms import create_transform  # type: ignore[import-not-found]
     from .video import open_video  # type: ignore[import-not-found]
@@ -439,13 +439,20 @@ def _io_pipeline(model: nn.Module, setup: BenchmarkSetup, path: str) -> Callable
     entry = ZOO.get(resolve_alias(setup.name))
     if entry is None:
         raise ValueError(f"--with-io needs a zoo checkpoint name (its test protocol), got {setup.name!r}")
-    entry = get_pretrained_cfg(setup.name)
-    transform = create_transform(entry, train=False)
+    p = entry.protocol
+    # the checkpoint's protocol, with the frame count and crop size of `setup` (same resize ratio)
+    protocol = dataclasses.replace(
+        p,
+        num_frames=setup.num_frames,
+        crop_size=setup.img_size,
+        resize_short=round(p.resize_short * setup.img_size / p.crop_size),
+    )
+    transform = create_transform(protocol, train=False)
     dev = torch.device(setup.device)
 
     def run() -> object:
         with open_video(path) as reader:
-            frames = reader.read(sample_indices(entry, reader.total_frames))
+            frames = reader.read(sample_indices(protocol, reader.total_frames))
         clip = transform(frames).to(dev, non_blocking=True)  # (num_crops, clips * T, 3, S, S)
         if setup.channels_last:
             clip = _to_channels_last(clip)
