@@ -69,6 +69,18 @@ def test_inplace_shift_rejects_grad_mode_and_non_dense_inputs() -> None:
         temporal_shift_inplace(x, 3).__enter__()
 
 
+def test_inference_tensor_outside_inference_mode_falls_back() -> None:
+    with torch.inference_mode():
+        x = torch.randn(8, 16, 3, 3)
+    conv = nn.Conv2d(16, 4, 1, bias=False)
+    module = TemporalShift(conv, 16, num_segments=4, shift_div=4)
+    with torch.no_grad():  # in-place writes to an inference tensor are not allowed here
+        out = module(x)
+        assert torch.equal(out, conv(naive_shift(x, 4, 4, "bidirectional")))
+        with pytest.raises(ValueError, match="inference tensor"):
+            temporal_shift_inplace(x, 4, 4).__enter__()
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("direction", ["bidirectional", "online"])
 def test_module_inference_uses_inplace_path_and_leaves_input(direction: str, channels_last: bool) -> None:

@@ -171,6 +171,7 @@ def _can_shift_inplace(x: torch.Tensor) -> bool:
     return (
         not torch.is_grad_enabled()
         and not _is_graph_capture()
+        and not (x.is_inference() and not torch.is_inference_mode_enabled())
         and x.numel() > 0
         and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
     )
@@ -209,6 +210,8 @@ def temporal_shift_inplace(
         raise ValueError("temporal_shift_inplace needs autograd off (torch.no_grad() or torch.inference_mode())")
     if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
         raise ValueError("temporal_shift_inplace needs a contiguous or channels_last tensor (N*T, C, H, W)")
+    if x.is_inference() and not torch.is_inference_mode_enabled():
+        raise ValueError("temporal_shift_inplace got an inference tensor outside torch.inference_mode()")
     v = x.data.unflatten(0, (-1, num_segments))  # (N, T, C, H, W) view of the same memory
     moved = 2 * fold if direction == "bidirectional" else fold
     saved = v[:, :, :moved].clone()  # the original values of the moved channels (also the restore source)
