@@ -39,10 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--no-naive", action="store_true", help="skip the out-of-place-shift TSM")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or process CPU time")
+    p.add_argument("--twin", action="store_true", help="also time the TSM with its shifts removed (TSN twin)")
+    p.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
     torch.manual_seed(0)
     plain = timm.create_model("resnet50", num_classes=400).eval()
     tsm = tsm_models.create_model("tsm_r50", num_classes=400, num_segments=args.frames).eval()
@@ -81,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
             temporal_shift(x, m.num_segments, m.shift_div, m.direction)
 
     fns = {"resnet50": lambda: plain(frames), "tsm_r50": lambda: tsm(video)}
+    if args.twin:
+        twin = tsm_models.create_model("tsm_r50", num_classes=400, num_segments=args.frames).eval()
+        twin.load_state_dict(tsm.state_dict())
+        tsm_models.remove_temporal_shift(twin)
+        if args.channels_last:
+            twin.to(memory_format=torch.channels_last)
+        fns["tsm_r50 without shifts (TSN twin)"] = lambda: twin(video)
     if naive is not None:
         fns["tsm_r50 (out-of-place shift)"] = lambda: naive(video)
     fns["16 shifts alone, in place + restore"] = shifts_in_place
