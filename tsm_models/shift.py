@@ -187,10 +187,11 @@ def temporal_shift_inplace(
     """Shift ``x`` in place for the duration of a ``with`` block, then restore it exactly.
 
     Inference only: autograd must be off (``torch.no_grad()`` / ``torch.inference_mode()``), nothing in the
-    block may write to ``x``, and no other thread may read ``x`` meanwhile. Only the ``2 * fold`` shifted channels are copied (a quarter of the features for
-    ``shift_div=8``, against a full copy for :func:`temporal_shift`); on exit, also after an exception, they
-    are copied back, so ``x`` holds its original values again (bit for bit). The writes go
-    through ``x.data``, so the autograd version counter of ``x`` does not change.
+    block may write to ``x``, and no other thread may read ``x`` meanwhile. Only the ``2 * fold`` shifted
+    channels are copied (a quarter of the features for ``shift_div=8``, against a full copy for
+    :func:`temporal_shift`); on exit, also after an exception, they are copied back, so ``x`` holds its
+    original values again (bit for bit). The writes go through ``x.data``, so the autograd version counter
+    of ``x`` does not change.
 
     Args:
         x: per-frame features ``(N * T, C, H, W)``, contiguous or channels_last.
