@@ -18,6 +18,9 @@ from .model import remove_temporal_shift as remove_temporal_shift
 from .model import shifted_modules as shifted_modules
 from .shift import TemporalShift as TemporalShift
 from .shift import temporal_shift as temporal_shift
+
+# speed and deployment
+from .shift import temporal_shift_inplace as temporal_shift_inplace
 from .version import __version__ as __version__
 from .zoo import ZOO as ZOO
 from .zoo import ZooEntry as ZooEntry

@@ -210,9 +210,9 @@ class TSM(ResNet):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, C, H, W)`` video -> ``(B, T, C', h, w)`` per-frame feature maps."""
         self.check_input(x)
-        b, t = x.shape[:2]
+        t = x.shape[1]
         feats = super().forward_features(x.flatten(0, 1))
-        return feats.unflatten(0, (b, t))
+        return feats.unflatten(0, (-1, t))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """``(B, T, C', h, w)`` features -> ``(B, num_classes)`` logits averaged over ``T``.
@@ -223,13 +223,13 @@ class TSM(ResNet):
         """
         if x.ndim != 5:
             raise ValueError(f"forward_head expects (B, T, C, h, w) features, got shape {tuple(x.shape)}")
-        b, t = x.shape[:2]
+        t = x.shape[1]  # -1 for the batch: keeps it dynamic in traced (ONNX) graphs
         x = self.global_pool(x.flatten(0, 1))
         if self.drop_rate:
             x = F.dropout(x, p=float(self.drop_rate), training=self.training)
         if pre_logits:
-            return x.unflatten(0, (b, t)).mean(1)
-        return self.fc(x).unflatten(0, (b, t)).mean(1)
+            return x.unflatten(0, (-1, t)).mean(1)
+        return self.fc(x).unflatten(0, (-1, t)).mean(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, C, H, W)`` normalised video -> ``(B, num_classes)`` logits."""

@@ -11,16 +11,29 @@ is zero.
 
 Online (uni-directional) shift, for streaming: channels ``[0, fold)`` of frame ``t`` take frame
 ``t - 1`` (zeros at ``t = 0``), nothing comes from the future, the other channels stay.
+
+Implementations (all give bit-identical results; they only move values):
+
+* eager, no autograd: :class:`TemporalShift` shifts its input *in place*, runs the wrapped module and
+  shifts the input back (:func:`temporal_shift_inplace`). Only ``2 * fold`` channels are touched, with no
+  allocation of a shifted copy; the input is left exactly as it was, so the residual shortcut (which is
+  the same tensor) and any caller still see the unshifted features;
+* eager, autograd: one copy into an uninitialised output (only the boundary frames are zero-filled), with a
+  hand-written backward (the gradient of a shift is the opposite shift), so no per-slice gradient clones;
+* tracing (ONNX export) and ``torch.compile``: a pure slice + concat graph (ONNX ``Slice``/``Concat``, no
+  ``ScatterND``; no graph break).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
 from torch import nn
 
-__all__ = ["SHIFT_DIRECTIONS", "SHIFT_PLACES", "TemporalShift", "temporal_shift"]
+__all__ = ["SHIFT_DIRECTIONS", "SHIFT_PLACES", "TemporalShift", "temporal_shift", "temporal_shift_inplace"]
 
 ShiftDirection = Literal["bidirectional", "online"]
 ShiftPlace = Literal["residual", "inplace"]
@@ -43,6 +56,90 @@ def _check_shift_args(channels: int, num_segments: int, shift_div: int, directio
         )
 
 
+def _check_input(x: torch.Tensor, num_segments: int, shift_div: int, direction: str) -> int:
+    """Validate ``x`` and the arguments; return ``fold``."""
+    if x.ndim != 4:
+        raise ValueError(f"temporal_shift expects (N*T, C, H, W) features, got shape {tuple(x.shape)}")
+    nt, c = x.shape[:2]
+    _check_shift_args(c, num_segments, shift_div, direction)
+    if nt % num_segments != 0:
+        raise ValueError(
+            f"temporal_shift got {nt} frames, not a multiple of num_segments={num_segments} "
+            "(frames must be stacked video-major as (N*T, C, H, W))"
+        )
+    return c // shift_div
+
+
+def _is_graph_capture() -> bool:
+    """Whether the caller is being traced (ONNX / TorchScript) or compiled, where in-place tricks don't belong."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting()
+
+
+def _shift_out(x: torch.Tensor, num_segments: int, fold: int, direction: str, reverse: bool = False) -> torch.Tensor:
+    """Out-of-place shift by copies into an uninitialised tensor of ``x``'s memory format.
+
+    Only the boundary frames of the shifted channels are zero-filled. ``reverse=True`` shifts the other way
+    (the adjoint, used for the gradient).
+    """
+    nt, c, h, w = x.shape
+    src = x.view(nt // num_segments, num_segments, c, h, w)
+    out = torch.empty_like(x).view(src.shape)
+    if direction == "bidirectional":
+        first, second, rest = slice(0, fold), slice(fold, 2 * fold), 2 * fold
+        if reverse:  # adjoint: [0, fold) moves to the future, [fold, 2 * fold) to the past
+            first, second = second, first
+        # channels `first`: frame t <- frame t + 1; zero at the last frame
+        out[:, :-1, first] = src[:, 1:, first]
+        out[:, -1:, first] = 0
+        # channels `second`: frame t <- frame t - 1; zero at the first frame
+        out[:, 1:, second] = src[:, :-1, second]
+        out[:, :1, second] = 0
+    else:
+        rest = fold
+        if reverse:  # adjoint: frame t <- frame t + 1
+            out[:, :-1, :fold] = src[:, 1:, :fold]
+            out[:, -1:, :fold] = 0
+        else:  # frame t <- frame t - 1
+            out[:, 1:, :fold] = src[:, :-1, :fold]
+            out[:, :1, :fold] = 0
+    out[:, :, rest:] = src[:, :, rest:]
+    return out.view(nt, c, h, w)
+
+
+def _shift_cat(x: torch.Tensor, num_segments: int, fold: int, direction: str) -> torch.Tensor:
+    """Functional shift from slices and concatenations (export- and compile-friendly, no in-place ops)."""
+    src = x.unflatten(0, (-1, num_segments))
+    if direction == "bidirectional":
+        a = src[:, :, :fold]
+        b = src[:, :, fold : 2 * fold]
+        a = torch.cat((a[:, 1:], torch.zeros_like(a[:, :1])), dim=1)
+        b = torch.cat((torch.zeros_like(b[:, :1]), b[:, :-1]), dim=1)
+        out = torch.cat((a, b, src[:, :, 2 * fold :]), dim=2)
+    else:
+        a = src[:, :, :fold]
+        a = torch.cat((torch.zeros_like(a[:, :1]), a[:, :-1]), dim=1)
+        out = torch.cat((a, src[:, :, fold:]), dim=2)
+    return out.flatten(0, 1)
+
+
+class _TemporalShiftFunction(torch.autograd.Function):
+    """Out-of-place shift whose backward is the opposite shift of the gradient (one copy each way)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, num_segments: int, fold: int, direction: str) -> torch.Tensor:  # type: ignore[override]
+        ctx.shift_args = (num_segments, fold, direction)
+        return _shift_out(x, num_segments, fold, direction)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # type: ignore[override]
+        num_segments, fold, direction = ctx.shift_args
+        if grad.is_contiguous() or grad.is_contiguous(memory_format=torch.channels_last):
+            grad_in = _shift_out(grad, num_segments, fold, direction, reverse=True)
+        else:
+            grad_in = _shift_out(grad.contiguous(), num_segments, fold, direction, reverse=True)
+        return grad_in, None, None, None
+
+
 def temporal_shift(
     x: torch.Tensor,
     num_segments: int,
@@ -58,34 +155,84 @@ def temporal_shift(
         direction: ``"bidirectional"`` (MMAction2/TSM offline) or ``"online"`` (past -> present only).
 
     Returns:
-        A new tensor of the same shape, dtype and memory format; ``x`` is not modified.
+        A new tensor of the same shape and dtype (and, in eager mode, memory format); ``x`` is not modified.
     """
-    if x.ndim != 4:
-        raise ValueError(f"temporal_shift expects (N*T, C, H, W) features, got shape {tuple(x.shape)}")
-    nt, c, h, w = x.shape
-    _check_shift_args(c, num_segments, shift_div, direction)
-    if nt % num_segments != 0:
-        raise ValueError(
-            f"temporal_shift got {nt} frames, not a multiple of num_segments={num_segments} "
-            "(frames must be stacked video-major as (N*T, C, H, W))"
-        )
-    fold = c // shift_div
-    src = x.view(nt // num_segments, num_segments, c, h, w)
-    out = torch.empty_like(src)
+    fold = _check_input(x, num_segments, shift_div, direction)
+    if _is_graph_capture():
+        return _shift_cat(x, num_segments, fold, direction)
+    if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
+        x = x.contiguous()
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _TemporalShiftFunction.apply(x, num_segments, fold, direction)
+    return _shift_out(x, num_segments, fold, direction)
+
+
+def _can_shift_inplace(x: torch.Tensor) -> bool:
+    return (
+        not torch.is_grad_enabled()
+        and not _is_graph_capture()
+        and not (x.is_inference() and not torch.is_inference_mode_enabled())
+        and x.numel() > 0
+        and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
+    )
+
+
+@contextmanager
+def temporal_shift_inplace(
+    x: torch.Tensor,
+    num_segments: int,
+    shift_div: int = 8,
+    direction: ShiftDirection = "bidirectional",
+) -> Iterator[torch.Tensor]:
+    """Shift ``x`` in place for the duration of a ``with`` block, then restore it exactly.
+
+    Inference only: autograd must be off (``torch.no_grad()`` / ``torch.inference_mode()``), nothing in the
+    block may write to ``x``, and no other thread may read ``x`` meanwhile. Only the ``2 * fold`` shifted
+    channels are copied (a quarter of the features for ``shift_div=8``, against a full copy for
+    :func:`temporal_shift`); on exit, also after an exception, they are copied back, so ``x`` holds its
+    original values again (bit for bit). The writes go through ``x.data``, so the autograd version counter
+    of ``x`` does not change.
+
+    Args:
+        x: per-frame features ``(N * T, C, H, W)``, contiguous or channels_last.
+        num_segments: frames per group ``T``.
+        shift_div: ``fold = C // shift_div`` channels move each way.
+        direction: ``"bidirectional"`` or ``"online"``.
+
+    Yields:
+        ``x`` itself, holding ``temporal_shift(x, ...)`` inside the block.
+
+    Example:
+        >>> with torch.no_grad(), temporal_shift_inplace(x, 8) as shifted:
+        ...     y = conv(shifted)  # x is unshifted again here
+    """
+    fold = _check_input(x, num_segments, shift_div, direction)
+    if torch.is_grad_enabled():
+        raise ValueError("temporal_shift_inplace needs autograd off (torch.no_grad() or torch.inference_mode())")
+    if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
+        raise ValueError("temporal_shift_inplace needs a contiguous or channels_last tensor (N*T, C, H, W)")
+    if x.is_inference() and not torch.is_inference_mode_enabled():
+        raise ValueError("temporal_shift_inplace got an inference tensor outside torch.inference_mode()")
+    v = x.data.unflatten(0, (-1, num_segments))  # (N, T, C, H, W) view of the same memory
+    moved = 2 * fold if direction == "bidirectional" else fold
+    saved = v[:, :, :moved].clone()  # the original values of the moved channels (also the restore source)
+    # Few, large copies: on a loaded or many-threaded CPU each op costs a parallel-region sync.
     if direction == "bidirectional":
-        # channels [0, fold): frame t <- frame t+1; zero at the last frame
-        out[:, :-1, :fold] = src[:, 1:, :fold]
-        out[:, -1:, :fold] = 0
-        # channels [fold, 2*fold): frame t <- frame t-1; zero at the first frame
-        out[:, 1:, fold : 2 * fold] = src[:, :-1, fold : 2 * fold]
-        out[:, :1, fold : 2 * fold] = 0
-        out[:, :, 2 * fold :] = src[:, :, 2 * fold :]
+        v[:, :-1, :fold] = saved[:, 1:, :fold]  # frame t <- frame t + 1
+        v[:, -1, :fold] = 0
+        v[:, 1:, fold:moved] = saved[:, :-1, fold:]  # frame t <- frame t - 1
+        v[:, 0, fold:moved] = 0
     else:
-        # channels [0, fold): frame t <- frame t-1; zero at the first frame
-        out[:, 1:, :fold] = src[:, :-1, :fold]
-        out[:, :1, :fold] = 0
-        out[:, :, fold:] = src[:, :, fold:]
-    return out.view(nt, c, h, w)
+        v[:, 1:, :fold] = saved[:, :-1]  # frame t <- frame t - 1
+        v[:, 0, :fold] = 0
+    try:
+        yield x
+    finally:
+        v[:, :, :moved] = saved
+
+
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 class TemporalShift(nn.Module):
@@ -95,6 +242,12 @@ class TemporalShift(nn.Module):
     branch sees shifted features. Wrapping a whole block gives the in-place shift (MMAction2 ``block``):
     branch and shortcut both see them. The wrapped parameters appear under ``.net.`` in the state dict,
     as in MMAction2 and the original TSM code.
+
+    In eager inference (autograd off) the input is shifted in place around ``net`` and restored afterwards
+    (:func:`temporal_shift_inplace`), which saves a full copy of the features per shifted block. That needs
+    a ``net`` that neither writes to nor returns a view of its input; it is on (``inplace_inference``) for
+    ``nn.Conv2d`` and timm's ``BasicBlock`` / ``Bottleneck``, off for any other ``net`` (set the attribute to
+    opt in or out). Training, tracing and ``torch.compile`` always use the out-of-place shift.
 
     Input and output: ``(N * T, C, H, W)``.
     """
@@ -114,6 +267,7 @@ class TemporalShift(nn.Module):
         self.num_segments = num_segments
         self.shift_div = shift_div
         self.direction = direction
+        self.inplace_inference = _inplace_safe(net)
 
     @property
     def fold(self) -> int:
@@ -121,6 +275,12 @@ class TemporalShift(nn.Module):
         return self.channels // self.shift_div
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.inplace_inference and _can_shift_inplace(x):
+            with temporal_shift_inplace(x, self.num_segments, self.shift_div, self.direction) as shifted:
+                out = self.net(shifted)
+                if isinstance(out, torch.Tensor) and _shares_memory(out, x):
+                    out = out.clone()  # a view of the shifted input would change with the restore
+            return out
         return self.net(temporal_shift(x, self.num_segments, self.shift_div, self.direction))
 
     def extra_repr(self) -> str:
@@ -128,3 +288,10 @@ class TemporalShift(nn.Module):
             f"channels={self.channels}, num_segments={self.num_segments}, shift_div={self.shift_div}, "
             f"direction={self.direction!r}"
         )
+
+
+def _inplace_safe(net: nn.Module) -> bool:
+    """Modules known to read their input without writing to it or returning (a view of) it."""
+    from timm.models.resnet import BasicBlock, Bottleneck
+
+    return type(net) in (nn.Conv2d, BasicBlock, Bottleneck)
