@@ -14,7 +14,7 @@ from tsm_models.zoo import TestProtocol
 PROTOCOL = TestProtocol(num_frames=4, resize_short=40, crop_size=32, filename_tmpl="img_{:05}.png")
 
 
-def tiny_tsm(num_classes: int = 3, num_segments: int = 4, dropout: float = 0.5) -> tsm_models.TSM:
+def tiny_tsm(num_classes: int = 3, num_segments: int = 4, dropout: float = 0.5, **kwargs: object) -> tsm_models.TSM:
     return tsm_models.TSM(
         BasicBlock,
         (1, 1, 1, 1),
@@ -23,6 +23,7 @@ def tiny_tsm(num_classes: int = 3, num_segments: int = 4, dropout: float = 0.5) 
         channels=(8, 16, 16, 16),
         stem_width=8,
         dropout=dropout,
+        **kwargs,
     )
 
 

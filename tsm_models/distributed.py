@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -138,10 +139,22 @@ def barrier() -> None:
         dist.barrier()
 
 
-def wrap_ddp(model: nn.Module, info: DistInfo, **kwargs: object) -> nn.Module:
-    """``DistributedDataParallel(model)`` on ``info.device`` when distributed, else ``model`` unchanged."""
+def wrap_ddp(model: nn.Module, info: DistInfo, sync_bn: bool = False, **kwargs: Any) -> nn.Module:
+    """``DistributedDataParallel(model)`` on ``info.device`` when distributed, else ``model`` unchanged.
+
+    Args:
+        model: the network, already on ``info.device``.
+        info: from :func:`init_distributed`.
+        sync_bn: convert BatchNorm layers to :class:`~torch.nn.SyncBatchNorm` (statistics over the global
+            batch; CUDA only). MMAction2's TSM zoo used per-GPU BN (the default).
+        **kwargs: passed to ``DistributedDataParallel``.
+    """
     if not info.distributed:
         return model
+    if sync_bn:
+        if info.device.type != "cuda":
+            raise ValueError("sync_bn needs CUDA devices (SyncBatchNorm does not run on CPU)")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [info.device] if info.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids, **kwargs)
 
