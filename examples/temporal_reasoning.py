@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=8, help="frames per video (= num_segments)")
     parser.add_argument("--size", type=int, default=32, help="frame height and width")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=0.02, help="base lr (classifier: x5 weight, x10 bias)")
+    parser.add_argument("--lr", type=float, default=0.05, help="base lr (classifier: x5 weight, x10 bias)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds; accuracy not meaningful)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each epoch to stderr")

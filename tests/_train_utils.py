@@ -28,7 +28,12 @@ def tiny_tsm(num_classes: int = 3, num_segments: int = 4, dropout: float = 0.5, 
 
 
 def write_frame_folder(
-    path: Path, num_frames: int, label: int, size: tuple[int, int] = (48, 40), seed: int = 0
+    path: Path,
+    num_frames: int,
+    label: int,
+    size: tuple[int, int] = (48, 40),
+    seed: int = 0,
+    filename_tmpl: str = "img_{:05}.png",
 ) -> Path:
     """``img_00001.png``... : noise plus a square whose position encodes the label and frame number."""
     from PIL import Image
@@ -40,7 +45,7 @@ def write_frame_folder(
         frame = rng.integers(0, 60, size=(height, width, 3), dtype=np.uint8)
         x = (4 + 3 * i) % (width - 8)
         frame[4 + 10 * label : 12 + 10 * label, x : x + 8] = 255
-        Image.fromarray(frame).save(path / f"img_{i + 1:05}.png")
+        Image.fromarray(frame).save(path / filename_tmpl.format(i + 1))
     return path
 
 
