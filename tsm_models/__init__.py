@@ -36,3 +36,21 @@ from .transforms import create_transform as create_transform
 from .transforms import flip_label_map as flip_label_map
 from .video import FrameReader as FrameReader
 from .video import open_video as open_video
+
+# isort: split
+# train: datasets, recipe, loops, metrics, distributed
+from .data import VideoDataset as VideoDataset
+from .data import VideoRecord as VideoRecord
+from .data import create_loader as create_loader
+from .data import read_annotation_file as read_annotation_file
+from .data import scan_class_folders as scan_class_folders
+from .metrics import confusion_matrix as confusion_matrix
+from .metrics import mean_class_accuracy as mean_class_accuracy
+from .metrics import top_k_accuracy as top_k_accuracy
+from .optim import create_optimizer as create_optimizer
+from .optim import create_scheduler as create_scheduler
+from .optim import param_groups as param_groups
+from .train import evaluate as evaluate
+from .train import load_checkpoint as load_checkpoint
+from .train import save_checkpoint as save_checkpoint
+from .train import train_one_epoch as train_one_epoch
