@@ -305,8 +305,8 @@ def create_loader(
     """A DataLoader for this process: shuffled :func:`~tsm_models.distributed.train_sampler` for training,
     an unpadded :class:`~tsm_models.distributed.ShardSampler` for evaluation.
 
-    ``batch_size`` is per process. Training drops the last incomplete batch by default (as MMAction2 does
-    not, set ``drop_last=False`` to keep it). Call ``loader.sampler.set_epoch(epoch)`` (training) and
+    ``batch_size`` is per process. Training drops the last incomplete batch by default (MMAction2 keeps it:
+    pass ``drop_last=False`` for that). Call ``loader.sampler.set_epoch(epoch)`` (training) and
     ``dataset.set_epoch(epoch)`` each epoch.
     """
     if batch_size < 1:
