@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distributed import all_reduce_mean, gather_eval, is_main_process, unwrap_model
+from .distributed import all_reduce_mean, gather_eval, get_world_size, is_main_process, unwrap_model
 from .inference import average_clips
 from .metrics import classification_report, confusion_matrix, per_class_accuracy, save_confusion_matrix
 from .optim import GRAD_CLIP_NORM, freeze_bn
@@ -263,18 +263,12 @@ def train_one_epoch(
         "loss": float(totals[0]) / max(n_all, 1.0),
         "top1": float(totals[1]) / max(n_all, 1.0),
         "lr": float(optimizer.param_groups[0]["lr"]),
-        "clips": round(n_all * _world()),
+        "clips": round(n_all * get_world_size()),
         "time": time.perf_counter() - start,
     }
     if logger is not None:
         logger.log(mode="train_epoch", epoch=epoch, **stats)
     return stats
-
-
-def _world() -> int:
-    from .distributed import get_world_size
-
-    return get_world_size()
 
 
 @dataclass
