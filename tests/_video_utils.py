@@ -73,3 +73,52 @@ def write_video(
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+X264_FIXED_GOP = {"sc_threshold": "0"}  # keyframes exactly every `gop` frames (no scene-cut keyframes)
+# 50 frames with irregular gaps (pts in 1/25 s units)
+VFR_PTS = np.concatenate([[0], np.cumsum([1, 3, 1, 2, 5, 1, 1, 1, 4, 1] * 5)[:49]])
+
+
+def truncate(src: Path, dst: Path, fraction: float = 0.5) -> Path:
+    data = Path(src).read_bytes()
+    Path(dst).write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+def write_zero_frame_avi(path: Path) -> Path:
+    """An AVI with a video stream header and no frames."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        container.start_encoding()
+    return path
+
+
+def write_faststart_mp4(path: Path, num_frames: int, size: tuple[int, int] = (64, 48)) -> Path:
+    """H.264 MP4 with the index (moov) before the data, so a truncated copy still opens."""
+    import av
+
+    width, height = size
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(paint_index(i, height, width), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_frame_folder(folder: Path, num_frames: int, tmpl: str = "img_{:05}.jpg", start: int = 1) -> Path:
+    """MMAction2 raw frames: one JPEG per frame, numbered from ``start``."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(num_frames):
+        Image.fromarray(paint_index(i, 48, 64)).save(folder / tmpl.format(i + start), quality=95)
+    return folder

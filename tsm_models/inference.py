@@ -1,8 +1,7 @@
 """Classify videos: sampling + decoding + preprocessing + model + view averaging + class names.
 
 >>> model = tsm_models.create_model("tsm_r50_1x1x8_kinetics400", pretrained=True)
->>> tsm_models.predict(model, "video.mp4", topk=3)
-[('riding a bike', 0.91), ('riding mountain bike', 0.05), ('motorcycling', 0.01)]
+>>> tsm_models.predict(model, "video.mp4", topk=3)  # [(label, probability), ...], most likely first
 
 Views follow the record's test protocol: ``num_clips`` clips in time x ``num_crops`` crops, each a
 ``(T, 3, S, S)`` input of its own; their outputs are combined as MMAction2's ``average_clips``.
@@ -112,8 +111,10 @@ class VideoClassifier:
             raise ValueError(f"protocol must be a TestProtocol, got {type(protocol).__name__}")
         self.protocol = protocol
         num_classes = getattr(model, "num_classes", None)
+        # a zoo model given a new classifier (fine-tuning) keeps the protocol but not the class names
+        entry_labels = self.entry is not None and num_classes in (None, self.entry.num_classes)
         if labels is None:
-            if self.entry is not None and self.entry.dataset in DATASETS:
+            if entry_labels and self.entry.dataset in DATASETS:
                 labels = load_labels(self.entry.dataset)
             elif num_classes:
                 labels = [str(i) for i in range(num_classes)]
@@ -121,7 +122,7 @@ class VideoClassifier:
                 raise ValueError("labels are needed for a model without num_classes")
         self.labels = list(labels)
         if num_labels is None:
-            num_labels = min(self.entry.num_labels, len(self.labels)) if self.entry is not None else len(self.labels)
+            num_labels = min(self.entry.num_labels, len(self.labels)) if entry_labels else len(self.labels)
         self.num_labels = int(num_labels)
         if not 0 < self.num_labels <= len(self.labels):
             raise ValueError(f"num_labels must be in 1..{len(self.labels)} (the labels given), got {self.num_labels}")
@@ -153,12 +154,16 @@ class VideoClassifier:
         """Decode the protocol's frames of ``video``: ``(views * T, H, W, 3)`` uint8, view-major."""
         p = self.protocol
         tmpl = (p.filename_tmpl, *[t for t in DEFAULT_FILENAME_TEMPLATES if t != p.filename_tmpl])
-        with open_video(video, filename_tmpl=tmpl, start_index=None) as reader:
+        reader = open_video(video, filename_tmpl=tmpl, start_index=None)
+        try:
             if reader.total_frames < p.num_frames:
                 _logger.debug(
                     "%s: %d frames, fewer than %d: frames repeat", reader.source, reader.total_frames, p.num_frames
                 )
             return reader.read(sample_indices(p, reader.total_frames))
+        finally:
+            if reader is not video:  # close only what was opened here
+                reader.close()
 
     def preprocess(self, video: VideoSource) -> torch.Tensor:
         """Network input of ``video``: ``(V, T, 3, S, S)`` float, ``V = crops x clips`` (crop-major)."""

@@ -13,7 +13,6 @@ left/right/middle, ``MultiScaleCrop`` with 13 fixed crop positions.
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -120,7 +119,7 @@ def multi_scale_crop_box(
     max_wh_scale_gap: int = 1,
     random_crop: bool = False,
     num_fixed_crops: int = 13,
-    rng: random.Random | None = None,
+    rng: np.random.Generator | None = None,
 ) -> tuple[int, int, int, int]:
     """Crop box ``(top, left, h, w)`` of MMAction2 ``MultiScaleCrop`` for ``height x width`` frames.
 
@@ -130,12 +129,12 @@ def multi_scale_crop_box(
     """
     if num_fixed_crops not in (5, 13):
         raise ValueError(f"num_fixed_crops must be 5 or 13, got {num_fixed_crops}")
-    gen = rng if rng is not None else random
+    gen = rng if rng is not None else np.random.default_rng()
     in_w, in_h = (input_size, input_size) if isinstance(input_size, int) else (input_size[1], input_size[0])
     base = min(height, width)
     sides = [int(base * s) for s in scales]
     candidates = [[w, h] for i, h in enumerate(sides) for j, w in enumerate(sides) if abs(i - j) <= max_wh_scale_gap]
-    crop = list(gen.choice(candidates))
+    crop = list(candidates[int(gen.integers(len(candidates)))])
     for i, target in enumerate((in_w, in_h)):
         if abs(crop[i] - target) < 3:
             crop[i] = target
@@ -143,7 +142,7 @@ def multi_scale_crop_box(
     if crop_w > width or crop_h > height:
         raise ValueError(f"multi-scale crop {crop_h}x{crop_w} does not fit frames of {height}x{width}")
     if random_crop:
-        return gen.randint(0, height - crop_h), gen.randint(0, width - crop_w), crop_h, crop_w
+        return int(gen.integers(height - crop_h + 1)), int(gen.integers(width - crop_w + 1)), crop_h, crop_w
     ws, hs = (width - crop_w) // 4, (height - crop_h) // 4
     offsets = [(0, 0), (4 * ws, 0), (0, 4 * hs), (4 * ws, 4 * hs), (2 * ws, 2 * hs)]
     if num_fixed_crops == 13:
@@ -157,7 +156,7 @@ def multi_scale_crop_box(
             (ws, 3 * hs),
             (3 * ws, 3 * hs),
         ]
-    left, top = gen.choice(offsets)
+    left, top = offsets[int(gen.integers(len(offsets)))]
     return top, left, crop_h, crop_w
 
 
@@ -165,7 +164,7 @@ def multi_scale_crop(
     x: torch.Tensor,
     input_size: int = 224,
     scales: Sequence[float] = _MSC_SCALES,
-    rng: random.Random | None = None,
+    rng: np.random.Generator | None = None,
     **kwargs: int | bool,
 ) -> torch.Tensor:
     """MMAction2 ``MultiScaleCrop`` followed by ``Resize((input_size, input_size), keep_ratio=False)``."""
@@ -241,7 +240,7 @@ class VideoTransform:
     flip_ratio: float = 0.0
     flip_label_map: dict[int, int] = field(default_factory=dict)
     scales: tuple[float, ...] = _MSC_SCALES
-    rng: random.Random | None = field(default=None, repr=False)
+    rng: np.random.Generator | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.crop not in ("center", "three"):
@@ -268,8 +267,8 @@ class VideoTransform:
         """Transform a clip and its label: a flipped training clip gets ``flip_label_map.get(label, label)``."""
         x = resize_short(to_clip_tensor(frames), self.resize_short)
         if self.train:
-            gen = self.rng if self.rng is not None else random
-            x = multi_scale_crop(x, self.crop_size, self.scales, rng=self.rng)
+            gen = self.rng if self.rng is not None else np.random.default_rng()
+            x = multi_scale_crop(x, self.crop_size, self.scales, rng=gen)
             if self.flip_ratio and gen.random() < self.flip_ratio:
                 x = flip(x)
                 if label is not None:
@@ -286,7 +285,7 @@ def create_transform(
     cfg: ZooEntry | TestProtocol,
     train: bool = False,
     flip: bool | None = None,
-    rng: random.Random | None = None,
+    rng: np.random.Generator | None = None,
 ) -> VideoTransform:
     """The preprocessing of a zoo record: frames ``(T, H, W, 3)`` -> float ``(num_crops, T, 3, S, S)``.
 
@@ -296,7 +295,8 @@ def create_transform(
         flip: training only: random horizontal flips (p=0.5); ``None`` = the entry's recipe (Kinetics yes,
             Something-Something no). Flipping a Something-Something clip swaps its left/right labels
             (:meth:`VideoTransform.with_label`).
-        rng: random generator for the training augmentation.
+        rng: NumPy random generator for the training augmentation (default: a fresh one per clip, so
+            DataLoader workers never repeat each other).
 
     Example:
         >>> transform = tsm_models.create_transform(tsm_models.get_pretrained_cfg("tsm_r50_1x1x8_kinetics400"))

@@ -135,7 +135,7 @@ class PyAVReader(FrameReader):
         self._error = av.error.FFmpegError
         self.frames_decoded = 0
         try:
-            self._container = av.open(self.source)
+            self._container = av.open(self.source, metadata_errors="ignore")
         except (self._error, UnicodeDecodeError) as exc:
             raise ValueError(f"{self.source}: cannot open as a video ({exc})") from exc
         try:
@@ -211,6 +211,8 @@ class PyAVReader(FrameReader):
 
     def _decode_from(self, keyframe: int) -> Iterator[tuple[int, Any]]:
         """Seek to frame ``keyframe`` (a keyframe, or 0) and yield ``(index, av.VideoFrame)`` in order."""
+        if self._container is None:
+            raise ValueError(f"{self.source}: the video is closed")
         start_pts = self._pts[keyframe] if self._seekable else None
         if start_pts is not None:
             self._container.seek(start_pts, stream=self._stream, backward=True, any_frame=False)
@@ -220,12 +222,12 @@ class PyAVReader(FrameReader):
         for packet in self._container.demux(self._stream):
             for frame in packet.decode():
                 self.frames_decoded += 1
-                if self._seekable:
+                if self._seekable and frame.pts is not None:
                     index = self._index_of.get(frame.pts)
                     if index is None:  # a frame the index does not know (e.g. a leading frame after the seek)
                         continue
-                else:
-                    index = count
+                else:  # count from the frame sought to
+                    index = keyframe + count
                 count += 1
                 yield index, frame
 
@@ -279,13 +281,13 @@ class FrameFolderReader(FrameReader):
     """A folder of one image file per frame, MMAction2 raw-frame layout (``img_00001.jpg``, ``img_00002.jpg``...).
 
     Position ``i`` reads file ``filename_tmpl.format(i + start_index)``; ``total_frames`` counts the consecutive
-    files from ``start_index``. Images are decoded with torchvision (JPEG/PNG), to RGB.
+    files from ``start_index``. Images are decoded with Pillow, to RGB.
 
     Args:
         path: the folder.
         filename_tmpl: file-name template, or several to try in order; ``None`` tries
             :data:`DEFAULT_FILENAME_TEMPLATES`.
-        start_index: number of the first file; ``None`` tries 1, then 0.
+        start_index: number of the first file; ``None``: 0 when a file numbered 0 exists, else 1.
     """
 
     def __init__(
@@ -300,7 +302,7 @@ class FrameFolderReader(FrameReader):
             templates = (filename_tmpl,)
         else:
             templates = tuple(filename_tmpl)
-        starts = (1, 0) if start_index is None else (int(start_index),)
+        starts = (0, 1) if start_index is None else (int(start_index),)
         names = set(os.listdir(self.source))
         for tmpl in templates:
             start = next((s for s in starts if tmpl.format(s) in names), None)
@@ -320,16 +322,16 @@ class FrameFolderReader(FrameReader):
         return Path(self.source, self.filename_tmpl.format(index + self.start_index))
 
     def _read_sorted(self, indices: list[int]) -> dict[int, np.ndarray]:
-        from torchvision.io import ImageReadMode, decode_image, read_file
+        from PIL import Image  # a torchvision dependency
 
         out = {}
         for i in indices:
             path = self.frame_path(i)
             try:
-                image = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
-            except (RuntimeError, OSError) as exc:
+                with Image.open(path) as image:
+                    out[i] = np.asarray(image.convert("RGB"))
+            except OSError as exc:
                 raise ValueError(f"{path}: cannot decode frame image ({exc})") from exc
-            out[i] = image.permute(1, 2, 0).numpy()
         return out
 
 

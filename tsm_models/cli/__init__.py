@@ -15,7 +15,7 @@ from ..version import __version__
 __all__ = ["build_parser", "main"]
 
 # Modules of this package that define commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("models", "zoo")
+COMMAND_MODULES: tuple[str, ...] = ("models", "zoo", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
