@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,8 +282,7 @@ class VideoDataset(Dataset):
             frames = reader.read(indices)
         transform = self.transform
         if self.train:
-            py_seed = int(seed_seq.generate_state(1, dtype=np.uint64)[0])
-            transform = dataclasses.replace(transform, rng=random.Random(py_seed))
+            transform = dataclasses.replace(transform, rng=np.random.default_rng(seed_seq.spawn(1)[0]))
         x, label = transform.with_label(frames, record.label)
         if self.train:
             return x[0], int(label)
