@@ -44,7 +44,7 @@ from tsm_models.train import (
     seed_everything,
     train_one_epoch,
 )
-from tsm_models.zoo import TestProtocol
+from tsm_models.zoo import TestProtocol, get_zoo_entry
 
 _logger = logging.getLogger("finetune")
 
@@ -52,7 +52,9 @@ _logger = logging.getLogger("finetune")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("data", type=Path, help="folder with train/<class>/* and val/<class>/*")
-    p.add_argument("--model", default="tsm_r50_1x1x8_kinetics400", help="zoo name (or architecture name)")
+    p.add_argument(
+        "--model", default="tsm_r50_1x1x8_kinetics400", help="zoo name, MMAction2 config name or architecture name"
+    )
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--pretrained", default=None, metavar="PATH", help="checkpoint file or folder to start from")
     weights.add_argument("--no-pretrained", action="store_true", help="random initialisation")
@@ -91,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     seed_everything(args.seed, args.deterministic)
 
-    entry = tsm_models.get_pretrained_cfg(args.model) if args.model in tsm_models.list_models(pretrained=True) else None
+    if not tsm_models.is_model(args.model):
+        raise ValueError(f"unknown model {args.model!r}; see tsm_models.list_models()")
+    entry = get_zoo_entry(args.model)  # None for architecture names (tsm_r50, ...)
     protocol = entry.protocol if entry is not None else TestProtocol(input_format="video")
     sizes = {k: v for k, v in (("resize_short", args.short_side), ("crop_size", args.crop_size)) if v}
     protocol = dataclasses.replace(protocol, **sizes)
@@ -105,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(train_set)} training videos make no full batch of {args.batch_size} per process; lower --batch-size"
         )
 
-    pretrained: bool | str = False if args.no_pretrained else (args.pretrained or True)
+    # zoo names start from their checkpoint, architecture names from timm's ImageNet ResNet
+    pretrained: bool | str = False if args.no_pretrained else (args.pretrained or (True if entry else "imagenet"))
     model = tsm_models.create_model(args.model, pretrained=pretrained, num_classes=len(classes))
     model = prepare_model(model, info.device, args.channels_last, args.grad_checkpointing)
     model = wrap_ddp(model, info)
