@@ -43,13 +43,19 @@ def test_two_gloo_processes_match_one(tmp_path: Path) -> None:
         )
         for r in range(2)
     ]
-    single = subprocess.run(
-        [sys.executable, str(WORKER), str(tmp_path), "4"], env=_env(), capture_output=True, text=True, timeout=300
-    )
-    assert single.returncode == 0, single.stdout + single.stderr
-    for p in procs:
-        out, _ = p.communicate(timeout=300)
-        assert p.returncode == 0, out.decode()
+    try:
+        single = subprocess.run(
+            [sys.executable, str(WORKER), str(tmp_path), "4"], env=_env(), capture_output=True, text=True, timeout=300
+        )
+        assert single.returncode == 0, single.stdout + single.stderr
+        for p in procs:
+            out, _ = p.communicate(timeout=300)
+            assert p.returncode == 0, out.decode()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
     one = json.loads((tmp_path / "rank0_of_1.json").read_text())
     ranks = [json.loads((tmp_path / f"rank{r}_of_2.json").read_text()) for r in range(2)]
