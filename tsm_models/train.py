@@ -1,0 +1,531 @@
+"""Training and evaluation loops, checkpoints that resume exactly, seeding and JSON-lines logs.
+
+Small functions to compose in your own script (see ``examples/finetune.py``)::
+
+    seed_everything(0)
+    for epoch in range(start_epoch, epochs):
+        sampler.set_epoch(epoch); dataset.set_epoch(epoch)
+        train_one_epoch(model, loader, optimizer, scheduler=scheduler, epoch=epoch, device=device)
+        result = evaluate(model, val_loader, device=device)
+        save_checkpoint("work/last.pt", model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1)
+
+Batches are ``(video, label)``: training video ``(B, T, 3, S, S)``; evaluation video ``(B, T, 3, S, S)`` or
+``(B, V, T, 3, S, S)`` with ``V`` views (clips x crops) whose logits are averaged (:func:`average_clips`).
+
+Exact resume: :func:`save_checkpoint` stores model, optimizer, scheduler, grad scaler, the epoch and the
+torch / CUDA / numpy / Python RNG states; :func:`load_checkpoint` restores them all. With the samplers of
+:mod:`tsm_models.distributed` (order from ``seed`` and epoch) and the per-item seeding of
+:mod:`tsm_models.data`, a run stopped after an epoch and resumed produces the same weights as one that
+never stopped (bitwise on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .distributed import all_reduce_mean, gather_eval, get_world_size, is_main_process, unwrap_model
+from .inference import average_clips
+from .metrics import classification_report, confusion_matrix, per_class_accuracy, save_confusion_matrix
+from .optim import GRAD_CLIP_NORM, freeze_bn
+
+__all__ = [
+    "AMP_DTYPES",
+    "EvalResult",
+    "JsonLogger",
+    "autocast",
+    "create_grad_scaler",
+    "evaluate",
+    "get_rng_state",
+    "load_checkpoint",
+    "prepare_model",
+    "save_checkpoint",
+    "seed_everything",
+    "set_rng_state",
+    "train_one_epoch",
+]
+
+_logger = logging.getLogger(__name__)
+
+AMP_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# ----------------------------------------------------------------------------------------------- setup
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, numpy and torch (all devices); ``deterministic=True`` also asks for deterministic kernels.
+
+    Deterministic mode sets ``torch.use_deterministic_algorithms(True, warn_only=True)``, disables cuDNN
+    benchmarking and sets ``CUBLAS_WORKSPACE_CONFIG`` (needed by cuBLAS); it can be slower on GPUs.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def prepare_model(
+    model: nn.Module,
+    device: str | torch.device = "cpu",
+    channels_last: bool = False,
+    grad_checkpointing: bool = False,
+) -> nn.Module:
+    """Move ``model`` to ``device``, optionally in channels-last memory format and with gradient checkpointing.
+
+    Channels-last speeds up convolutions on recent GPUs (and with AMP); gradient checkpointing trades
+    compute for memory through timm's ``set_grad_checkpointing`` (stages re-run in the backward pass).
+    """
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if grad_checkpointing:
+        if not hasattr(model, "set_grad_checkpointing"):
+            raise ValueError(f"{type(model).__name__} has no set_grad_checkpointing(); expected a timm model")
+        model.set_grad_checkpointing(True)
+    return model
+
+
+def autocast(device: str | torch.device, amp: str | None) -> contextlib.AbstractContextManager[Any]:
+    """Mixed-precision context: ``amp`` = ``None`` (full precision), ``"bf16"`` or ``"fp16"``."""
+    if amp is None:
+        return contextlib.nullcontext()
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be None or one of {tuple(AMP_DTYPES)}, got {amp!r}")
+    device_type = torch.device(device).type
+    if amp == "fp16" and device_type != "cuda":
+        raise ValueError("fp16 autocast needs a CUDA device; use amp='bf16' on CPU")
+    return torch.autocast(device_type=device_type, dtype=AMP_DTYPES[amp])
+
+
+def create_grad_scaler(amp: str | None, device: str | torch.device) -> torch.amp.GradScaler | None:
+    """A gradient scaler for fp16 training on CUDA; ``None`` otherwise (bf16 and fp32 need none)."""
+    if amp == "fp16":
+        return torch.amp.GradScaler(torch.device(device).type)
+    return None
+
+
+class JsonLogger:
+    """Append one JSON object per line to ``path`` (only on rank 0; ``path=None`` logs nothing).
+
+    Each record gets a ``time`` (Unix seconds). Lines are flushed as written, so a crashed run keeps
+    every finished record; resuming appends to the same file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self.path = Path(path) if path is not None and is_main_process() else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(self, **record: Any) -> None:
+        if self.path is None:
+            return
+        record = {"time": round(time.time(), 3), **record}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, default=_json_default) + "\n")
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, (np.generic, torch.Tensor)):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def _progress(iterable: Iterable[Any], desc: str, enabled: bool, total: int | None = None) -> Iterable[Any]:
+    if not enabled or not is_main_process():
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, dynamic_ncols=True, leave=False)
+
+
+# ----------------------------------------------------------------------------------------------- loops
+
+
+def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if channels_last and x.ndim == 5:
+        # (B, T, C, H, W): make the per-frame (C, H, W) planes channels-last, as the flattened (B*T, C, H, W) batch
+        b, t = x.shape[:2]
+        x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (b, t))
+    return x
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    epoch: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    device: str | torch.device = "cpu",
+    amp: str | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    grad_clip_norm: float | None = GRAD_CLIP_NORM,
+    partial_bn: bool = False,
+    channels_last: bool = False,
+    label_smoothing: float = 0.0,
+    logger: JsonLogger | None = None,
+    log_interval: int = 50,
+    progress: bool = True,
+) -> dict[str, float]:
+    """One pass over ``loader``: cross-entropy, backward, clip, step; the scheduler steps every iteration.
+
+    Args:
+        model: the network (DDP-wrapped when distributed) mapping ``(B, T, 3, S, S)`` to ``(B, K)``.
+        loader: batches ``(video (B, T, 3, S, S), label (B,))``.
+        optimizer: e.g. :func:`tsm_models.optim.create_optimizer`.
+        epoch: 0-based epoch number, for logs.
+        scheduler: per-step schedule (:func:`tsm_models.optim.create_scheduler`).
+        device: where to compute.
+        amp: ``None``, ``"bf16"`` or ``"fp16"`` (with ``scaler``).
+        scaler: :func:`create_grad_scaler` result for fp16.
+        grad_clip_norm: clip the global gradient 2-norm (MMAction2 TSM: 20); ``None`` = no clipping.
+        partial_bn: freeze every BN layer but the first (TSM's partial BN) after ``model.train()``.
+        channels_last: feed channels-last frames (with a channels-last model).
+        label_smoothing: cross-entropy label smoothing (0 in the MMAction2 recipe).
+        logger: JSON-lines logger; gets one ``{"mode": "train", ...}`` record every ``log_interval`` steps.
+        log_interval: steps between log records.
+        progress: show a tqdm bar (rank 0 only).
+
+    Returns:
+        ``{"loss": mean loss, "top1": training accuracy, "lr": last lr, "clips": clips seen (all ranks),
+        "time": seconds}``; loss and accuracy are averaged over steps and processes.
+    """
+    device = torch.device(device)
+    model.train()
+    if partial_bn:
+        freeze_bn(model, keep_first=True)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    hit_sum = torch.zeros((), dtype=torch.float64, device=device)
+    count = torch.zeros((), dtype=torch.float64, device=device)
+    steps = 0
+    start = time.perf_counter()
+    total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
+    for steps, (video, label) in enumerate(_progress(loader, f"train {epoch}", progress, total), start=1):
+        video = _to_device(video, device, channels_last)
+        label = label.to(device, non_blocking=True)
+        with autocast(device, amp):
+            logits = model(video)
+        loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch} step {steps}: loss is {loss.item()}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if grad_clip_norm is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            if grad_clip_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm)
+            optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        n = label.shape[0]
+        loss_sum += loss.detach().double() * n
+        hit_sum += (logits.detach().argmax(1) == label).sum().double()
+        count += n
+        if logger is not None and log_interval and steps % log_interval == 0:
+            logger.log(mode="train", epoch=epoch, step=steps, loss=loss.item(), lr=optimizer.param_groups[0]["lr"])
+    totals = torch.stack([loss_sum, hit_sum, count])
+    totals = all_reduce_mean(totals)
+    n_all = float(totals[2])
+    stats = {
+        "loss": float(totals[0]) / max(n_all, 1.0),
+        "top1": float(totals[1]) / max(n_all, 1.0),
+        "lr": float(optimizer.param_groups[0]["lr"]),
+        "clips": round(n_all * get_world_size()),
+        "time": time.perf_counter() - start,
+    }
+    if logger is not None:
+        logger.log(mode="train_epoch", epoch=epoch, **stats)
+    return stats
+
+
+@dataclass
+class EvalResult:
+    """What :func:`evaluate` measured: per-video ``scores (N, K)``, ``labels (N,)`` and the metrics.
+
+    ``metrics`` holds ``top1``, ``top5``, ``mean_class_accuracy`` (fractions) and ``num_samples``.
+    ``scores`` are averaged logits (``average="score"``) or probabilities (``"prob"``), in dataset order.
+    """
+
+    scores: torch.Tensor
+    labels: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.scores.shape[1])
+
+    def confusion_matrix(self) -> np.ndarray:
+        """``(K, K)`` counts, row = true class, column = top-1 prediction."""
+        return confusion_matrix(self.scores.argmax(1), self.labels, self.num_classes)
+
+    def per_class_accuracy(self) -> np.ndarray:
+        """``(K,)`` top-1 recall per class (``nan`` where a class has no video)."""
+        return per_class_accuracy(self.scores, self.labels)
+
+    def save(
+        self, directory: str | os.PathLike[str], class_names: Sequence[str] | None = None, prefix: str = ""
+    ) -> list[Path]:
+        """Write ``metrics.json``, ``per_class_accuracy.csv``, ``confusion_matrix.csv`` and ``.png`` (rank 0 only)."""
+        if not is_main_process():
+            return []
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
+        if len(names) != self.num_classes:
+            raise ValueError(f"class_names has {len(names)} names for {self.num_classes} classes")
+        written = [out / f"{prefix}metrics.json"]
+        _atomic_text(written[0], json.dumps(self.metrics, indent=2) + "\n")
+        counts = np.bincount(self.labels.numpy(), minlength=self.num_classes)
+        acc = self.per_class_accuracy()
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["class_index", "class_name", "num_samples", "accuracy"])
+        for i, (n, c, a) in enumerate(zip(names, counts.tolist(), acc.tolist(), strict=True)):
+            w.writerow([i, n, c, "" if math.isnan(a) else f"{a:.6f}"])
+        written.append(out / f"{prefix}per_class_accuracy.csv")
+        _atomic_text(written[-1], buf.getvalue())
+        written += save_confusion_matrix(
+            self.confusion_matrix(),
+            out / f"{prefix}confusion_matrix.csv",
+            out / f"{prefix}confusion_matrix.png",
+            class_names=names,
+        )
+        return written
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    device: str | torch.device = "cpu",
+    amp: str | None = None,
+    average: str = "score",
+    topk: Sequence[int] = (1, 5),
+    channels_last: bool = False,
+    logger: JsonLogger | None = None,
+    epoch: int | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Score every video of ``loader`` and compute MMAction2's metrics, over all processes.
+
+    Args:
+        model: the network; set to eval mode here.
+        loader: batches ``(video, label)`` with video ``(B, T, 3, S, S)`` or ``(B, V, T, 3, S, S)``. When
+            distributed, use :class:`tsm_models.distributed.ShardSampler` so that results can be put back in
+            dataset order.
+        device: where to compute.
+        amp: ``None``, ``"bf16"`` or ``"fp16"``.
+        average: how views are combined: ``"score"`` (mean logits, the 2020 zoo protocol) or ``"prob"``.
+        topk: the top-k accuracies to report (``k`` larger than the class count counts every video).
+        channels_last: feed channels-last frames.
+        logger: gets one ``{"mode": "val", ...}`` record.
+        epoch: recorded in the log.
+        progress: show a tqdm bar (rank 0 only).
+
+    Returns:
+        An :class:`EvalResult` with gathered scores (on every rank) and metrics.
+    """
+    device = torch.device(device)
+    model.eval()
+    scores: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    start = time.perf_counter()
+    total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
+    for video, label in _progress(loader, "eval", progress, total):
+        if video.ndim == 5:
+            video = video[:, None]
+        if video.ndim != 6:
+            raise ValueError(f"expected video batches (B, T, 3, S, S) or (B, V, T, 3, S, S), got {tuple(video.shape)}")
+        b, v = video.shape[:2]
+        with autocast(device, amp):
+            logits = model(_to_device(video.flatten(0, 1), device, channels_last))
+        scores.append(average_clips(logits.float().unflatten(0, (b, v)), average).cpu())
+        labels.append(label.cpu().long())
+    if not scores:
+        raise ValueError("evaluate: the loader yielded no batches")
+    all_scores, all_labels = gather_eval(torch.cat(scores), torch.cat(labels))
+    metrics: dict[str, Any] = classification_report(all_scores, all_labels, topk)
+    metrics["time"] = time.perf_counter() - start
+    if logger is not None:
+        logger.log(mode="val", **({"epoch": epoch} if epoch is not None else {}), **metrics)
+    return EvalResult(all_scores, all_labels, metrics)
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+
+
+def get_rng_state() -> dict[str, Any]:
+    """Torch (CPU and every CUDA device), numpy and Python RNG states, as tensors and plain values."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": _py_state_to_plain(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _py_state_to_plain(state: tuple[Any, ...]) -> dict[str, Any]:
+    version, internal, gauss = state
+    return {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss": gauss}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`get_rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+        else:
+            _logger.warning(
+                "checkpoint has CUDA RNG states of %d devices, this machine has %d: not restored",
+                len(cuda_states),
+                torch.cuda.device_count(),
+            )
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    model: nn.Module,
+    epoch: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    **extra: Any,
+) -> Path | None:
+    """Save a resumable checkpoint atomically (rank 0 only; other ranks return ``None``).
+
+    Args:
+        path: file to write (``.pt``); its folder is created.
+        model: the network (DDP wrappers are unwrapped: keys have no ``module.`` prefix).
+        epoch: epochs completed, i.e. the epoch to resume at.
+        optimizer, scheduler, scaler: their ``state_dict()`` are saved when given.
+        **extra: plain values (numbers, strings, lists, dicts, tensors) stored under ``"extra"``, e.g. the
+            arguments of the run or the best accuracy.
+
+    Returns:
+        The path written.
+    """
+    if not is_main_process():
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt: dict[str, Any] = {
+        "model": unwrap_model(model).state_dict(),
+        "epoch": int(epoch),
+        "rng": get_rng_state(),
+        "extra": extra,
+    }
+    if optimizer is not None:
+        ckpt["optimizer"] = optimizer.state_dict()
+    if scheduler is not None:
+        ckpt["scheduler"] = scheduler.state_dict()
+    if scaler is not None:
+        ckpt["scaler"] = scaler.state_dict()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    restore_rng: bool = True,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Restore what :func:`save_checkpoint` wrote, in place (``torch.load(weights_only=True)``).
+
+    Returns:
+        ``{"epoch": epochs completed, "extra": {...}}``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a checkpoint of this module.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "epoch" not in ckpt:
+        raise ValueError(f"{path} is not a training checkpoint (expected keys 'model' and 'epoch')")
+    unwrap_model(model).load_state_dict(ckpt["model"])
+    for name, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
+        if obj is None:
+            continue
+        if name not in ckpt:
+            raise ValueError(f"{path} holds no {name} state to resume from")
+        obj.load_state_dict(ckpt[name])
+    if restore_rng and "rng" in ckpt:
+        set_rng_state(ckpt["rng"])
+    return {"epoch": int(ckpt["epoch"]), "extra": ckpt.get("extra", {})}
