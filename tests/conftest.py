@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -36,3 +36,13 @@ def video() -> Callable[..., torch.Tensor]:
         return torch.randn(b, t, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Run a module's tests with one intra-op thread: tiny tensors gain nothing from more, and a busy
+    2-core machine makes threads wait on each other (use ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

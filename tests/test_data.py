@@ -14,14 +14,7 @@ from tsm_models.sampling import sample_indices
 from tsm_models.transforms import create_transform
 from tsm_models.video import open_video
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: one intra-op thread avoids OpenMP contention on busy machines
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
