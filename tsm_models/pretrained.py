@@ -193,7 +193,7 @@ def resolve_pretrained(
         + "\n  - ".join(tried)
         + f"\nTo load a local copy instead, pass its path: create_model({entry.name!r}, pretrained='/path/to/"
         f"{entry.filename}') (the original .pth, a converted .safetensors or a saved folder), or place the "
-        f"converted file at {cached}."
+        f"converted file at {cached}. Offline, set HF_HUB_OFFLINE=1 to skip the Hub's connection retries."
     )
 
 
