@@ -74,19 +74,8 @@ def small_tsm(num_segments: int, shift: bool = True) -> nn.Module:
         dropout=0.0,
     )
     if not shift:
-        remove_temporal_shift(model)
+        tsm_models.remove_temporal_shift(model)
     return model
-
-
-def remove_temporal_shift(model: nn.Module) -> int:
-    """Replace every :class:`tsm_models.TemporalShift` by the module it wraps (TSM -> TSN), in place."""
-    count = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, tsm_models.TemporalShift):
-                setattr(parent, name, child.net)
-                count += 1
-    return count
 
 
 def train_and_evaluate(shift: bool, val: tuple[torch.Tensor, torch.Tensor], args: argparse.Namespace) -> float:
