@@ -21,7 +21,8 @@ from safetensors.torch import load_file, save_file
 
 import tsm_models
 from tsm_models.cli import main
-from tsm_models.hub import model_card, model_config
+from tsm_models.hub import model_config
+from tsm_models.model_card import model_card
 from tsm_models.zoo import ZOO
 
 SNAPSHOT = "fedcba9876543210fedcba9876543210fedcba98"

@@ -9,7 +9,7 @@
 * Distribution format (:func:`save_pretrained`, :func:`from_pretrained`, :func:`push_to_hub`): a folder with
   ``model.safetensors``, a timm-style ``config.json`` (``architecture``, ``num_classes``, ``model_args``,
   ``pretrained_cfg``, ``label_names``, plus a ``tsm_models`` block with the zoo record) and a ``README.md``
-  model card (metrics, labels, preprocessing, citation).
+  model card (:mod:`tsm_models.model_card`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import torch
 
 from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, read_config
 from .labels import DATASETS, load_labels
+from .model_card import model_card
 from .version import __version__
 from .zoo import ZOO, ZooEntry, resolve_alias
 
@@ -46,7 +47,6 @@ __all__ = [
     "from_pretrained",
     "get_cache_dir",
     "hub_download",
-    "model_card",
     "model_config",
     "push_to_hub",
     "save_pretrained",
@@ -60,7 +60,6 @@ _logger = logging.getLogger(__name__)
 CACHE_ENV = "TSM_MODELS_CACHE"
 _CHUNK = 1 << 20
 _MODEL_ARGS = ("num_classes", "num_segments", "shift_div", "shift_place", "shift_direction", "shift_every")
-_DATASET_NAMES = {"kinetics400": "Kinetics-400", "sthv1": "Something-Something V1", "sthv2": "Something-Something V2"}
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
 
 
@@ -168,7 +167,7 @@ def hub_download(repo_id: str, filename: str, *, revision: str | None = None) ->
 
 
 # ---------------------------------------------------------------------------------------------------------
-# config.json and model card
+# config.json
 
 
 def _architecture(model: TSM) -> str:
@@ -207,102 +206,6 @@ def model_config(model: TSM) -> dict[str, Any]:
     if entry is not None and entry.dataset in DATASETS and model.num_classes == entry.num_classes:
         config["label_names"] = load_labels(entry.dataset)
     return config
-
-
-_CITATION = """@inproceedings{lin2019tsm,
-  title     = {TSM: Temporal Shift Module for Efficient Video Understanding},
-  author    = {Lin, Ji and Gan, Chuang and Han, Song},
-  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV)},
-  year      = {2019}
-}
-
-@misc{2020mmaction2,
-  title        = {OpenMMLab's Next Generation Video Understanding Toolbox and Benchmark},
-  author       = {MMAction2 Contributors},
-  howpublished = {\\url{https://github.com/open-mmlab/mmaction2}},
-  year         = {2020}
-}"""
-
-
-def _front_matter(config: dict[str, Any], entry: ZooEntry | None) -> str:
-    base = {"tsm_r101": "resnet101", "tsm_r50": "resnet50"}.get(entry.arch if entry else "", "")
-    lines = [
-        "---",
-        "library_name: tsm_models",
-        "pipeline_tag: video-classification",
-        "tags: [video-classification, action-recognition, tsm, timm]",
-        f"license: {config['pretrained_cfg'].get('license', 'apache-2.0')}",
-    ]
-    if base:
-        lines.append(f"base_model: timm/{base}.tv_in1k")
-    if entry is not None and entry.metrics is not None:
-        lines += [
-            "model-index:",
-            f"- name: {entry.name}",
-            "  results:",
-            "  - task: {type: video-classification}",
-            f"    dataset: {{name: {_DATASET_NAMES.get(entry.dataset, entry.dataset)}, type: {entry.dataset}}}",
-            "    metrics:",
-            f"    - {{type: top-1 accuracy, value: {entry.metrics.top1}}}",
-            f"    - {{type: top-5 accuracy, value: {entry.metrics.top5}}}",
-        ]
-    return "\n".join([*lines, "---", ""])
-
-
-def _entry_sections(entry: ZooEntry, num_classes: int) -> list[str]:
-    p, m = entry.protocol, entry.metrics
-    out = [
-        f"Converted from MMAction2 `{entry.config}` ({entry.released}), [original checkpoint]({entry.url}) "
-        f"(sha256 `{entry.sha256_prefix}...`), [training log]({entry.log_url}).\n",
-    ]
-    if m is not None:
-        out += [
-            "## Metrics\n",
-            "| | top-1 | top-5 |\n|---|---|---|",
-            f"| MMAction2 (reported) | {m.top1} | {m.top5} |",
-            f"| original TSM code, same settings | {m.reference_top1} | {m.reference_top5} |\n",
-            f"Test protocol: {p.num_clips} clip(s) x {p.num_frames} frames, {p.sampling} sampling, "
-            f"{p.num_crops} {p.crop} crop(s); trained on {m.resolution} frames.\n",
-        ]
-    names = load_labels(entry.dataset) if entry.dataset in DATASETS else []
-    out += [
-        "## Labels\n",
-        f"{_DATASET_NAMES.get(entry.dataset, entry.dataset)}: {entry.num_labels} named classes "
-        f"(`tsm_models.load_labels({entry.dataset!r})`, also `label_names` in `config.json`); first: "
-        + ", ".join(f"`{n}`" for n in names[:5])
-        + ".",
-    ]
-    if num_classes != entry.num_labels:
-        out.append(f"The classifier has {num_classes} outputs; only indices 0..{entry.num_labels - 1} are named.")
-    out += [
-        "\n## Preprocessing\n",
-        f"RGB frames, {p.sampling} sampling of {p.num_frames} frames per clip, resize the short side to "
-        f"{p.resize_short} (bilinear), {p.crop} crop {p.crop_size}x{p.crop_size}, normalise with mean "
-        f"{list(p.mean)} and std {list(p.std)} on the 0-255 scale. Input `(B, T, 3, H, W)` with T = "
-        f"{p.num_frames}; the shift groups every {entry.num_segments} frames.\n",
-    ]
-    out += [f"Note: {n}\n" for n in entry.notes]
-    return out
-
-
-def model_card(model: TSM, config: dict[str, Any] | None = None) -> str:
-    """Markdown model card (``README.md``) with Hub front matter, metrics, labels, preprocessing, citation."""
-    config = config or model_config(model)
-    entry: ZooEntry | None = getattr(model, "zoo_entry", None)
-    name = config["architecture"]
-    args = ", ".join(f"{k}={v!r}" for k, v in config["model_args"].items())
-    parts = [_front_matter(config, entry), f"# {name}\n", f"TSM (Temporal Shift Module) video classifier: {args}.\n"]
-    if entry is not None:
-        parts += _entry_sections(entry, model.num_classes)
-    parts += [
-        "## Usage\n",
-        "```python\nimport tsm_models\n\n"
-        f'model = tsm_models.from_pretrained("<this repo id or folder>")  # {name}\n'
-        "logits = model(video)  # video: (B, T, 3, H, W) normalised RGB -> (B, num_classes)\n```\n",
-        "## Citation\n",
-        f"```bibtex\n{_CITATION}\n```\n",
-    ]
-    return "\n".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -5,9 +5,15 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-__all__ = ["DATASETS", "load_labels"]
+__all__ = ["DATASETS", "DATASET_NAMES", "load_labels"]
 
 DATASETS: tuple[str, ...] = ("kinetics400", "sthv1", "sthv2")
+# Display names of the label sets, for generated documents.
+DATASET_NAMES: dict[str, str] = {
+    "kinetics400": "Kinetics-400",
+    "sthv1": "Something-Something V1",
+    "sthv2": "Something-Something V2",
+}
 
 
 @cache

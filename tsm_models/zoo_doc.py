@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from .labels import DATASET_NAMES
 from .zoo import ZOO, ZooEntry, aliases
 
 __all__ = ["zoo_markdown"]
-
-_DATASETS = {"kinetics400": "Kinetics-400", "sthv1": "Something-Something V1", "sthv2": "Something-Something V2"}
 
 
 def _fmt(value: float | None) -> str:
@@ -42,7 +41,7 @@ def zoo_markdown() -> str:
         "| name | architecture | classes | test views | resolution | gpus | top1 | top5 | ref top1 | ref top5 "
         "| video/s | gpu mem (MB) | checkpoint (sha256) |"
     )
-    for dataset, title in _DATASETS.items():
+    for dataset, title in DATASET_NAMES.items():
         entries = [e for e in ZOO.values() if e.dataset == dataset]
         if not entries:
             continue
