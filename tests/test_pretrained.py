@@ -391,7 +391,7 @@ def test_plain_meta_types_load_safely(tmp_path: Path) -> None:
 
 
 def test_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
-    from tsm_models.hub import atomic_write
+    from tsm_models._io import atomic_write
 
     target = tmp_path / "cache" / "weights.safetensors"
     with pytest.raises(KeyboardInterrupt), atomic_write(target) as f:

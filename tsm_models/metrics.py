@@ -19,13 +19,14 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ._io import atomic_write
 
 __all__ = [
     "classification_report",
@@ -132,19 +133,6 @@ def classification_report(scores: Any, labels: Any, topk: Sequence[int] = (1, 5)
     return out
 
 
-def _atomic_write(path: Path, write: Any, mode: str = "w") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _png(cm: np.ndarray, path: Path) -> bool:
     try:
         from PIL import Image
@@ -159,7 +147,8 @@ def _png(cm: np.ndarray, path: Path) -> bool:
     rgb = (lo + frac[..., None] * (hi - lo)).round().astype(np.uint8)
     cell = max(1, 512 // k)
     rgb = rgb.repeat(cell, 0).repeat(cell, 1)
-    _atomic_write(path, lambda f: Image.fromarray(rgb, "RGB").save(f, format="PNG"), mode="wb")
+    with atomic_write(path) as f:
+        Image.fromarray(rgb, "RGB").save(f, format="PNG")
     return True
 
 
@@ -193,7 +182,8 @@ def save_confusion_matrix(
             w.writerow([name, *row])
 
     written = [Path(csv_path)]
-    _atomic_write(written[0], write_csv)
+    with atomic_write(written[0], "w", newline="") as f:
+        write_csv(f)
     if png_path is not None and _png(cm, Path(png_path)):
         written.append(Path(png_path))
     return written
