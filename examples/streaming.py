@@ -21,14 +21,12 @@ import dataclasses
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TextIO
 
 import numpy as np
 import torch
 
 import tsm_models
-from tsm_models.labels import DATASETS
 from tsm_models.zoo import TestProtocol
 
 
@@ -45,17 +43,8 @@ class LabelChange(NamedTuple):
     probability: float
 
 
-def resolve_labels(labels: str) -> list[str]:
-    """Class names from a packaged label set (``kinetics400``, ``sthv1``, ``sthv2``) or a text file, one per line."""
-    if labels in DATASETS:
-        return tsm_models.load_labels(labels)
-    path = Path(labels)
-    if not path.is_file():
-        raise FileNotFoundError(f"--labels: expected one of {DATASETS} or a text file of class names, got {labels!r}")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not names:
-        raise ValueError(f"--labels file {labels} holds no class names (expected one per line)")
-    return names
+# Class names from a packaged label set or a text file (one per line).
+resolve_labels = tsm_models.read_labels
 
 
 def synthetic_frames(num_frames: int = 64, height: int = 240, width: int = 320) -> Iterator[np.ndarray]:

@@ -66,6 +66,17 @@ def test_label_lists_are_packaged() -> None:
         load_labels("ucf101")
 
 
+def test_read_labels_from_a_set_name_or_a_file(tmp_path: Path) -> None:
+    assert tsm_models.read_labels("sthv1") == load_labels("sthv1")
+    (tmp_path / "names.txt").write_text("wave\n\n clap \n")
+    assert tsm_models.read_labels(str(tmp_path / "names.txt")) == ["wave", "clap"]
+    with pytest.raises(FileNotFoundError, match="expected one of"):
+        tsm_models.read_labels(str(tmp_path / "missing.txt"))
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(ValueError, match="holds no class names"):
+        tsm_models.read_labels(str(tmp_path / "empty.txt"))
+
+
 def test_aliases_resolve_to_zoo_names() -> None:
     table = aliases()
     assert table["tsm_r50_1x1x8_50e_kinetics400_rgb"] == "tsm_r50_1x1x8_kinetics400"

@@ -31,6 +31,7 @@ from .inference import VideoClassifier as VideoClassifier
 from .inference import average_clips as average_clips
 from .inference import predict as predict
 from .labels import load_labels as load_labels
+from .labels import read_labels as read_labels
 from .metrics import confusion_matrix as confusion_matrix
 from .metrics import mean_class_accuracy as mean_class_accuracy
 from .metrics import top_k_accuracy as top_k_accuracy

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
-__all__ = ["DATASETS", "DATASET_NAMES", "load_labels"]
+__all__ = ["DATASETS", "DATASET_NAMES", "load_labels", "read_labels"]
 
 DATASETS: tuple[str, ...] = ("kinetics400", "sthv1", "sthv2")
 # Display names of the label sets, for generated documents.
@@ -27,3 +28,17 @@ def load_labels(dataset: str) -> list[str]:
     if dataset not in DATASETS:
         raise ValueError(f"unknown label set {dataset!r}; expected one of {DATASETS}")
     return list(_read(dataset))
+
+
+def read_labels(spec: str) -> list[str]:
+    """Class names from a packaged label set (``"kinetics400"``, ``"sthv1"``, ``"sthv2"``) or a text file
+    with one name per line (blank lines ignored), in class-index order."""
+    if spec in DATASETS:
+        return load_labels(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"labels: expected one of {DATASETS} or a text file of class names, got {spec!r}")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not names:
+        raise ValueError(f"labels file {spec} holds no class names (expected one per line)")
+    return names

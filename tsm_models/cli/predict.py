@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,7 +13,7 @@ from tqdm import tqdm
 
 from ..factory import create_model
 from ..inference import VideoClassifier
-from ..labels import DATASETS, load_labels
+from ..labels import read_labels
 from ..zoo import get_zoo_entry
 
 _logger = logging.getLogger(__name__)
@@ -57,27 +56,13 @@ def _weights(args: argparse.Namespace) -> Any:
     return True
 
 
-def _labels(spec: str | None) -> list[str] | None:
-    if spec is None:
-        return None
-    if spec in DATASETS:
-        return load_labels(spec)
-    path = Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"--labels: {spec!r} is neither one of {DATASETS} nor a file")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not names:
-        raise ValueError(f"--labels: {spec} holds no class names")
-    return names
-
-
 def _predict(args: argparse.Namespace) -> int:
     if args.topk < 1:
         raise ValueError(f"--topk must be >= 1, got {args.topk}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available")
-    labels = _labels(args.labels)
+    labels = None if args.labels is None else read_labels(args.labels)
     model = create_model(args.model, pretrained=_weights(args))
     classifier = VideoClassifier(model, labels=labels, device=device, batch_size=args.batch_size)
     failed: list[tuple[str, str]] = []
