@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -35,35 +33,7 @@ import torch
 
 import tsm_models
 from tsm_models import registry
-
-
-def machine_details(device: torch.device) -> dict[str, object]:
-    """CPU/GPU model, core and thread counts, library versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    details: dict[str, object] = {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "os": platform.platform(),
-    }
-    if hasattr(os, "getloadavg"):
-        details["load_avg_1m_at_start"] = round(os.getloadavg()[0], 2)
-    if device.type == "cuda":
-        details["gpu"] = torch.cuda.get_device_name(device)
-    return details
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from tsm_models.benchmark import _sync, machine_info
 
 
 def time_streaming(stream: tsm_models.StreamingTSM, frames: torch.Tensor, device: torch.device) -> float:
@@ -158,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "speedup": round(statistics.median(ratios), 2),  # median of the paired (same round) ratios
         "ratio_per_round": [round(x, 2) for x in ratios],
         "goal_speedup": 6.0,
-        "machine": machine_details(device),
+        "machine": machine_info(str(device)),
     }
 
 
@@ -188,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     m, r = result["machine"], result
     print(f"{r['model']} {r['size']}x{r['size']}, window {r['window']}, {r['device']}, fp32, batch 1")
-    print(f"  machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, torch {m['torch']} ({m['torch_threads']} threads)")
+    print(f"  machine: {m['cpu']}, {m['cpu_count']} logical CPUs, torch {m['torch']} ({m['torch_threads']} threads)")
     rows = [
         ("streaming (1 frame per step)", r["streaming_frames_per_s"]),
         (f"window (re-run {r['window']} frames per frame)", r["window_frames_per_s"]),
