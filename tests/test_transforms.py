@@ -47,6 +47,31 @@ def test_resize_is_bilinear_without_antialias():
     assert u8.dtype == torch.uint8
 
 
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [((480, 640), (256, 341)), ((1080, 1920), (256, 455)), ((100, 176), (256, 451)), ((256, 340), (224, 224))],
+)
+def test_resize_matches_opencv(src, dst):
+    """MMAction2 resizes with ``cv2.resize(..., INTER_LINEAR)``: same sampling grid, uint8 within one grey level."""
+    import cv2  # opencv-python-headless, in the dev extra
+
+    rng = np.random.default_rng(sum(src))
+    img = rng.integers(0, 256, (*src, 3), dtype=np.uint8)
+    nh, nw = dst
+
+    def ours(a: np.ndarray) -> np.ndarray:
+        return resize(torch.from_numpy(a).permute(2, 0, 1)[None], (nh, nw))[0].permute(1, 2, 0).numpy()
+
+    # float input: the interpolation itself (grid, weights, edge clamping) is OpenCV's, up to float32 rounding
+    # of the source coordinates (a grid off by half a pixel would differ by tens of levels on noise)
+    f = img.astype(np.float32)
+    np.testing.assert_allclose(ours(f), cv2.resize(f, (nw, nh), interpolation=cv2.INTER_LINEAR), atol=0.05)
+    # uint8 input: both round fixed-point sums, in different ways; they never differ by more than one level
+    diff = np.abs(ours(img).astype(np.int16) - cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR))
+    assert diff.max() <= 1, f"max difference {diff.max()} grey levels"
+    assert diff.mean() < 0.3
+
+
 def test_center_crop_offsets_floor():
     x = coords(2, 11, 13)
     out = center_crop(x, 4)
