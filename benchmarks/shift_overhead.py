@@ -26,7 +26,7 @@ import torch
 
 import tsm_models
 from tsm_models import temporal_shift, temporal_shift_inplace
-from tsm_models.benchmark import machine_info, time_interleaved
+from tsm_models.timing import machine_info, time_interleaved
 
 
 def main(argv: list[str] | None = None) -> int:

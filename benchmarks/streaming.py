@@ -33,16 +33,16 @@ import torch
 
 import tsm_models
 from tsm_models import registry
-from tsm_models.benchmark import _sync, machine_info
+from tsm_models.timing import machine_info, synchronize
 
 
 def time_streaming(stream: tsm_models.StreamingTSM, frames: torch.Tensor, device: torch.device) -> float:
     """Seconds to push ``frames`` ``(N, 1, 3, H, W)`` through the stream, one step each."""
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     for frame in frames:
         stream.step(frame)
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - start
 
 
@@ -50,24 +50,24 @@ def time_window(
     model: tsm_models.TSM, frames: torch.Tensor, history: deque[torch.Tensor], device: torch.device
 ) -> float:
     """Seconds to classify each of ``frames`` by re-running ``model`` on the last ``num_segments`` frames."""
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     with torch.inference_mode():
         for frame in frames:
             history.append(frame)
             model(torch.stack(tuple(history), 1))  # (1, num_segments, 3, H, W)
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - start
 
 
 def time_image_model(model: torch.nn.Module, frames: torch.Tensor, device: torch.device) -> float:
     """Seconds to run a 2D image model on each of ``frames`` ``(N, 1, 3, H, W)``, one at a time."""
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     with torch.inference_mode():
         for frame in frames:
             model(frame)
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - start
 
 

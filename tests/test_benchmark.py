@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import timm
 import torch
 
-from tsm_models.benchmark import (
-    benchmark,
-    benchmark_train_step,
-    measure_peak_memory,
-    resolve_setup,
-    time_interleaved,
-)
+from tsm_models.benchmark import benchmark, benchmark_train_step, resolve_setup
 from tsm_models.cli import main
+from tsm_models.timing import measure_peak_memory, time_interleaved
 
 
 def test_time_interleaved_alternates_and_excludes_warmup() -> None:
@@ -45,6 +41,8 @@ def test_resolve_setup_follows_the_zoo_protocol() -> None:
         resolve_setup("tsm_r5O")
     with pytest.raises(ValueError, match="dtype must be one of"):
         resolve_setup("tsm_r18", dtype="int8")
+    with pytest.raises(ValueError, match="compile_mode must be one of"):
+        resolve_setup("tsm_r18", compile=True, compile_mode="fast")
     with pytest.raises(ValueError, match="batch must be a positive int"):
         resolve_setup("tsm_r18", batch=0)
     if not torch.cuda.is_available():
@@ -86,6 +84,17 @@ def test_train_step_updates_weights(tiny_tsm) -> None:
     assert result.peak_memory is None or result.peak_memory >= 0
 
 
+def test_train_step_with_grad_checkpointing_takes_the_same_steps(tiny_tsm) -> None:
+    model = tiny_tsm("basic", num_segments=8, dropout=0.0)
+    twin = copy.deepcopy(model)
+    for m, ckpt in ((model, False), (twin, True)):
+        setup = resolve_setup("tsm_r18", img_size=32, num_classes=5, batch=2, grad_checkpointing=ckpt)
+        benchmark_train_step(setup, iters=1, warmup=1, model=m)
+    assert twin.grad_checkpointing and not model.grad_checkpointing
+    for (name, a), b in zip(model.named_parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_cli_benchmark(capsys) -> None:
     threads = torch.get_num_threads()
     try:
@@ -102,6 +111,7 @@ def test_cli_benchmark_errors(tmp_path: Path) -> None:
     missing = tmp_path / "missing.mp4"
     assert main(["benchmark", "tsm_r50_1x1x8_kinetics400", "--with-io", str(missing)]) == 2
     assert main(["benchmark", "tsm_r18", "--threads", "0"]) == 2
+    assert main(["benchmark", "tsm_r18", "--grad-checkpointing"]) == 2  # only for --train-step
     with pytest.raises(FileNotFoundError, match="not found"):
         benchmark(resolve_setup("tsm_r18", img_size=32), with_io=missing)
 
@@ -122,7 +132,6 @@ def _write_video(path: Path, num_frames: int = 24, size: tuple[int, int] = (80, 
 
 
 def test_with_io_times_the_whole_pipeline(tiny_tsm, tmp_path: Path) -> None:
-    pytest.importorskip("tsm_models.video", reason="the video module (decoding, sampling, transforms) is not merged")
     video_path = _write_video(tmp_path / "clip.mp4")
     model = tiny_tsm("basic", num_segments=8, num_classes=400)
     setup = resolve_setup("tsm_r50_1x1x8_kinetics400", img_size=32)

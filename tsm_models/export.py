@@ -198,7 +198,7 @@ def onnx_throughput(
         warmup: untimed runs first.
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
     """
-    from .benchmark import time_interleaved
+    from .timing import time_interleaved
 
     sess = _session(path, threads)
     feed = {sess.get_inputs()[0].name: _example(input_shape, seed=1).numpy()}

@@ -8,7 +8,15 @@ import sys
 
 import torch
 
-from ..benchmark import DTYPES, BenchmarkResult, TrainStepResult, benchmark, benchmark_train_step, resolve_setup
+from ..benchmark import (
+    COMPILE_MODES,
+    DTYPES,
+    BenchmarkResult,
+    TrainStepResult,
+    benchmark,
+    benchmark_train_step,
+    resolve_setup,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=tuple(DTYPES), default="fp32", help="fp32, or bf16/fp16 autocast")
     p.add_argument("--channels-last", action="store_true", help="model and input in torch.channels_last")
     p.add_argument("--compile", action="store_true", help="torch.compile both models (compiled in the warm-up)")
+    p.add_argument(
+        "--compile-mode",
+        choices=COMPILE_MODES,
+        help="torch.compile mode (implies --compile); reduce-overhead uses CUDA graphs, for small GPU batches",
+    )
     p.add_argument("--with-io", metavar="VIDEO", help="also time decoding + sampling + preprocessing of this video")
     p.add_argument("--train-step", action="store_true", help="time one training step instead (peak memory)")
+    p.add_argument(
+        "--grad-checkpointing", action="store_true", help="train step: re-run stages in backward to save memory"
+    )
     p.add_argument("--frames", type=int, help="frames per clip (default: the checkpoint's / 8)")
     p.add_argument("--img-size", type=int, help="crop size (default: the checkpoint's / 224)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is steadiest on a busy machine)")
@@ -57,10 +73,14 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         channels_last=args.channels_last,
-        compile=args.compile,
+        compile=args.compile or args.compile_mode is not None,
+        compile_mode=args.compile_mode,
+        grad_checkpointing=args.grad_checkpointing,
         num_frames=args.frames,
         img_size=args.img_size,
     )
+    if args.grad_checkpointing and not args.train_step:
+        raise ValueError("--grad-checkpointing only applies to --train-step")
     if args.train_step:
         if args.with_io:
             raise ValueError("--train-step and --with-io can't be combined")
@@ -79,13 +99,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flags(setup) -> str:
+    flags = [setup.dtype] + (["channels_last"] if setup.channels_last else [])
+    if setup.compile:
+        flags.append("compile" if setup.compile_mode == "default" else f"compile({setup.compile_mode})")
+    if setup.grad_checkpointing:
+        flags.append("grad_checkpointing")
+    return " ".join(flags)
+
+
 def _header(setup, machine: dict) -> list[str]:
-    flags = [setup.dtype] + (["channels_last"] if setup.channels_last else []) + (["compile"] if setup.compile else [])
     lines = [
         f"model      {setup.name} (yardstick: timm {setup.base_model})",
         f"input      batch {setup.batch} x {setup.frames_per_video} frames "
         f"({setup.num_frames} x {setup.num_clips} clips x {setup.num_crops} crops) at {setup.img_size}px, "
-        f"{' '.join(flags)}",
+        f"{_flags(setup)}",
         f"device     {setup.device}: {machine.get('gpu', machine.get('cpu'))}",
         f"machine    {machine.get('cpu')}, {machine.get('cpu_count')} cores, {machine.get('torch_threads')} torch "
         f"threads, torch {machine.get('torch')}, load {machine.get('load_average', 'n/a')}",
@@ -119,7 +147,7 @@ def _print_train(result: TrainStepResult, as_json: bool) -> None:
     lines = _header(result.setup, result.machine)
     lines[1] = (
         f"input      train step: batch {result.setup.batch} x {result.setup.num_frames} frames at "
-        f"{result.setup.img_size}px, {result.setup.dtype}" + (" channels_last" if result.setup.channels_last else "")
+        f"{result.setup.img_size}px, {_flags(result.setup)}"
     )
     lines.append(
         f"train      {result.median * 1e3:.1f} ms/step (median of {len(result.times)})  peak {_mb(result.peak_memory)}"
