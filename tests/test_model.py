@@ -111,6 +111,36 @@ def test_timm_model_surface(tiny_tsm, video) -> None:
     assert model.fc.weight.std() < 0.01  # TSMHead init: N(0, 0.001)
 
 
+def test_forward_intermediates_of_a_video(tiny_tsm, video) -> None:
+    model = tiny_tsm("basic")
+    x = video(b=2, t=8, size=32)
+    final, maps = model.forward_intermediates(x)
+    assert [tuple(m.shape) for m in maps] == [(2, 8, c, s, s) for c, s in ((64, 16), (8, 8), (16, 4), (32, 2), (64, 1))]
+    assert torch.equal(final, model.forward_features(x))
+    assert torch.allclose(model.forward_head(final), model(x))
+    # frames (B * T, C, H, W) go to timm as they are: the same maps, flattened
+    only = model.forward_intermediates(x.flatten(0, 1), intermediates_only=True, indices=2)
+    assert all(torch.equal(a, b.flatten(0, 1)) for a, b in zip(only, maps[-2:], strict=True))
+    with pytest.raises(ValueError, match="multiple of num_segments"):
+        model.forward_intermediates(video(b=1, t=3, size=32))
+
+
+def test_features_only_shifts_across_frames() -> None:
+    """``features_only`` backbones keep the shift: a change to one frame reaches exactly the frames it should."""
+    torch.manual_seed(0)
+    backbone = timm.create_model("tsm_r18", features_only=True, num_segments=8, out_indices=(1, 4))
+    randomize_(backbone).eval()  # timm zero-inits each block's last BN, which would silence the residual shift
+    frames = torch.randn(8, 3, 64, 64)  # one video of 8 frames, (B * T, 3, H, W)
+    other = frames.clone()
+    other[1] += 1  # change frame 1 only
+    with torch.no_grad():
+        a, b = backbone(frames), backbone(other)
+    assert [tuple(f.shape) for f in a] == [(8, 64, 16, 16), (8, 512, 2, 2)]
+    changed = [not torch.equal(x, y) for x, y in zip(a[0], b[0], strict=True)]
+    assert changed == [True] * 4 + [False] * 4  # layer1's two shifted blocks reach 2 frames each way
+    assert not torch.allclose(a[1][7], b[1][7])  # 8 shifted blocks reach across the whole clip
+
+
 def test_gradient_checkpointing_gives_same_gradients(tiny_tsm, video) -> None:
     model = tiny_tsm("basic").train()
     x = video(b=1, t=4, size=32)

@@ -214,6 +214,27 @@ class TSM(ResNet):
         feats = super().forward_features(x.flatten(0, 1))
         return feats.unflatten(0, (-1, t))
 
+    def forward_intermediates(
+        self, x: torch.Tensor, *args: Any, intermediates_only: bool = False, **kwargs: Any
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """timm's ``forward_intermediates`` (feature maps after the stem and each stage) for videos.
+
+        A ``(B, T, C, H, W)`` video gives per-frame maps ``(B, T, C_i, h_i, w_i)``, and the final features (unless
+        ``intermediates_only``) in the layout of :meth:`forward_features`, ready for :meth:`forward_head`.
+        Frames ``(B * T, C, H, W)``, stacked video-major, are passed to timm unchanged and give
+        ``(B * T, C_i, h_i, w_i)`` maps, like ``timm.create_model(name, features_only=True)``. Other arguments
+        (``indices``, ``stop_early``, ...) are timm's.
+        """
+        if x.ndim != 5:
+            return super().forward_intermediates(x, *args, intermediates_only=intermediates_only, **kwargs)
+        self.check_input(x)
+        t = x.shape[1]
+        out = super().forward_intermediates(x.flatten(0, 1), *args, intermediates_only=intermediates_only, **kwargs)
+        if intermediates_only:
+            return [f.unflatten(0, (-1, t)) for f in out]
+        final, intermediates = out
+        return final.unflatten(0, (-1, t)), [f.unflatten(0, (-1, t)) for f in intermediates]
+
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """``(B, T, C', h, w)`` features -> ``(B, num_classes)`` logits averaged over ``T``.
 
