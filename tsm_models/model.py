@@ -215,21 +215,36 @@ class TSM(ResNet):
         return feats.unflatten(0, (-1, t))
 
     def forward_intermediates(
-        self, x: torch.Tensor, *args: Any, intermediates_only: bool = False, **kwargs: Any
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
     ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         """timm's ``forward_intermediates`` (feature maps after the stem and each stage) for videos.
 
         A ``(B, T, C, H, W)`` video gives per-frame maps ``(B, T, C_i, h_i, w_i)``, and the final features (unless
         ``intermediates_only``) in the layout of :meth:`forward_features`, ready for :meth:`forward_head`.
         Frames ``(B * T, C, H, W)``, stacked video-major, are passed to timm unchanged and give
-        ``(B * T, C_i, h_i, w_i)`` maps, like ``timm.create_model(name, features_only=True)``. Other arguments
-        (``indices``, ``stop_early``, ...) are timm's.
+        ``(B * T, C_i, h_i, w_i)`` maps, like ``timm.create_model(name, features_only=True)``. ``indices`` (last
+        ``n`` maps, or which ones), ``stop_early`` and the rest are timm's.
         """
-        if x.ndim != 5:
-            return super().forward_intermediates(x, *args, intermediates_only=intermediates_only, **kwargs)
-        self.check_input(x)
-        t = x.shape[1]
-        out = super().forward_intermediates(x.flatten(0, 1), *args, intermediates_only=intermediates_only, **kwargs)
+        frames, t = x, None
+        if x.ndim == 5:
+            self.check_input(x)
+            frames, t = x.flatten(0, 1), x.shape[1]
+        out = super().forward_intermediates(
+            frames,
+            indices=indices,
+            norm=norm,
+            stop_early=stop_early,
+            output_fmt=output_fmt,
+            intermediates_only=intermediates_only,
+        )
+        if t is None:
+            return out
         if intermediates_only:
             return [f.unflatten(0, (-1, t)) for f in out]
         final, intermediates = out
