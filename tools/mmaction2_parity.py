@@ -1,0 +1,262 @@
+"""Check tsm_models against MMAction2 itself: converted weights (logits) and the test pipeline (frame indices
+and preprocessed pixels).
+
+Weights: build MMAction2's TSM, save it as an MMAction2 checkpoint, load that file with
+``tsm_models.create_model(..., pretrained=path)`` and compare the logits.
+
+Pipeline: for every zoo protocol (plus twice-sample and three-crop variants), MMAction2's ``SampleFrames`` /
+``DenseSampleFrames`` in test mode against :func:`tsm_models.sample_indices` for every video length from 1 to
+400 frames, and MMAction2's ``Resize`` -> ``CenterCrop`` / ``ThreeCrop`` -> ``FormatShape`` -> normalisation
+against :func:`tsm_models.create_transform` on random frames of several sizes.
+
+The test suite checks the converter against an independent re-implementation of MMAction2's forward (no
+MMAction2 needed); this script is the same check against the real thing. It needs MMAction2 1.x, which is not
+a dependency of tsm_models. Install it in a separate environment (CPU is enough)::
+
+    pip install torch torchvision timm -e .            # tsm_models itself
+    pip install mmengine==0.10.7 mmcv-lite==2.1.0 einops scipy importlib_metadata
+    pip install --no-deps mmaction2==1.2.0
+    python tools/mmaction2_parity.py                   # R50 8/16 frames, R101, residual and in-place shift
+
+``mmcv-lite`` has no compiled ops, which TSM doesn't use. The mmaction2 1.2.0 wheel lacks the package of one
+localizer (``localizers/drn``) that its ``__init__`` imports; the script stands in an empty module for it.
+
+Each case builds ``Recognizer2D(ResNetTSM, TSMHead)``, gives every BatchNorm random statistics and affine
+parameters and the classifier a visible scale (MMAction2's init would leave the residual branches nearly
+silent), and compares MMAction2's per-frame ``fc`` averaged over the segments (``TSMHead`` before
+``average_clips``) with tsm_models' logits on the same random video. The TSN twin of the converted model (the
+shifts removed) is printed as a control: it must differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import types
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+import tsm_models
+
+MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+# (depth, num_segments, MMAction2 shift_place, num_classes)
+CASES = (
+    (50, 8, "blockres", 400),
+    (50, 16, "blockres", 174),
+    (101, 8, "blockres", 174),
+    (50, 8, "block", 400),
+    (101, 8, "block", 174),
+)
+
+
+def import_mmaction2() -> Any:
+    """MMAction2's model registry, with all modules registered."""
+    if "mmaction.models.localizers.drn.drn" not in sys.modules:  # missing from the 1.2.0 wheel
+        for name in ("mmaction.models.localizers.drn", "mmaction.models.localizers.drn.drn"):
+            stub = types.ModuleType(name)
+            stub.__path__ = []
+            sys.modules[name] = stub
+        sys.modules["mmaction.models.localizers.drn.drn"].DRN = None
+    from mmaction.registry import MODELS
+    from mmaction.utils import register_all_modules
+
+    register_all_modules()
+    from mmengine.logging import MMLogger
+
+    MMLogger.get_current_instance().setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
+    return MODELS
+
+
+def build_mmaction2_tsm(models: Any, depth: int, num_segments: int, shift_place: str, num_classes: int) -> Any:
+    """MMAction2's TSM recognizer (the zoo configs' model), randomised so that every path matters."""
+    cfg = dict(
+        type="Recognizer2D",
+        backbone=dict(
+            type="ResNetTSM",
+            pretrained=None,
+            pretrained2d=False,
+            depth=depth,
+            norm_eval=False,
+            shift_div=8,
+            num_segments=num_segments,
+            shift_place=shift_place,
+        ),
+        cls_head=dict(
+            type="TSMHead",
+            num_classes=num_classes,
+            in_channels=2048,
+            spatial_type="avg",
+            consensus=dict(type="AvgConsensus", dim=1),
+            dropout_ratio=0.5,
+            init_std=0.001,
+            is_shift=True,
+            num_segments=num_segments,
+            average_clips="prob",
+        ),
+        data_preprocessor=dict(type="ActionDataPreprocessor", mean=MEAN, std=STD, format_shape="NCHW"),
+    )
+    model = models.build(cfg)
+    model.init_weights()
+    g = torch.Generator().manual_seed(depth * 100 + num_segments)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            elif isinstance(m, torch.nn.Linear):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 0.05)
+    return model.eval()
+
+
+def mmaction2_logits(model: Any, video: torch.Tensor) -> torch.Tensor:
+    """``(B, T, 3, H, W)`` normalised video -> ``(B, K)``: MMAction2's backbone on the ``(B * T, 3, H, W)``
+    frames, then ``TSMHead`` (per-frame fc, averaged over the segments)."""
+    with torch.no_grad():
+        return model.cls_head(model.backbone(video.flatten(0, 1)), num_segs=video.shape[1])
+
+
+def run_case(models: Any, depth: int, num_segments: int, shift_place: str, num_classes: int, size: int) -> dict:
+    mm = build_mmaction2_tsm(models, depth, num_segments, shift_place, num_classes)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mmaction2.pth")
+        torch.save({"state_dict": mm.state_dict(), "meta": {}}, path)  # MMAction2's checkpoint layout
+        ours = tsm_models.create_model(
+            f"tsm_r{depth}",
+            num_segments=num_segments,
+            num_classes=num_classes,
+            shift_place="residual" if shift_place == "blockres" else "inplace",
+            pretrained=path,
+        ).eval()
+    video = torch.randn(2, num_segments, 3, size, size, generator=torch.Generator().manual_seed(1))
+    ref = mmaction2_logits(mm, video)
+    with torch.no_grad():
+        out = ours(video)
+        tsm_models.remove_temporal_shift(ours)
+        tsn = ours(video)
+    scale = ref.abs().max().item()
+    return {
+        "case": f"tsm_r{depth} T={num_segments} {shift_place} K={num_classes} {size}px",
+        "max_abs_diff": (out - ref).abs().max().item(),
+        "max_rel_diff": (out - ref).abs().max().item() / scale,
+        "top1_agree": bool((out.argmax(1) == ref.argmax(1)).all()),
+        "control_tsn_rel_diff": (tsn - ref).abs().max().item() / scale,
+    }
+
+
+def mmaction2_indices(protocol: Any, total_frames: int) -> np.ndarray:
+    """0-based frame positions from MMAction2's test-mode sampler for ``protocol``."""
+    from mmaction.datasets.transforms import DenseSampleFrames, SampleFrames
+
+    segments = protocol.num_frames // protocol.clip_len
+    common = dict(clip_len=protocol.clip_len, frame_interval=protocol.frame_interval, num_clips=segments)
+    if protocol.sampling == "dense":
+        sampler = DenseSampleFrames(**common, num_sample_positions=protocol.num_clips, test_mode=True)
+    else:
+        sampler = SampleFrames(**common, twice_sample=protocol.num_clips == 2, test_mode=True)
+    out = sampler({"total_frames": total_frames, "start_index": protocol.start_index})
+    return np.asarray(out["frame_inds"]) - protocol.start_index
+
+
+def mmaction2_preprocess(protocol: Any, frames: np.ndarray) -> torch.Tensor:
+    """``(T, H, W, 3)`` uint8 RGB -> ``(num_crops, T, 3, S, S)``: MMAction2's test transforms and normalisation."""
+    from mmaction.datasets.transforms import CenterCrop, FormatShape, Resize, ThreeCrop
+
+    crop = CenterCrop(crop_size=protocol.crop_size) if protocol.num_crops == 1 else ThreeCrop(protocol.crop_size)
+    results: dict[str, Any] = {
+        "imgs": list(frames),
+        "img_shape": frames.shape[1:3],
+        "modality": "RGB",
+        "num_clips": 1,
+        "clip_len": len(frames),
+    }
+    for t in (Resize(scale=(-1, protocol.resize_short)), crop, FormatShape("NCHW")):
+        results = t(results)
+    x = torch.from_numpy(np.ascontiguousarray(results["imgs"])).float()  # (crops * T, 3, S, S)
+    mean, std = torch.tensor(protocol.mean).view(1, 3, 1, 1), torch.tensor(protocol.std).view(1, 3, 1, 1)
+    return ((x - mean) / std).unflatten(0, (protocol.num_crops, -1))
+
+
+def pipeline_protocols() -> dict[str, Any]:
+    """The zoo's test protocols, plus MMAction2's "accurate" variants (twice-sample, three crops)."""
+    import dataclasses
+
+    from tsm_models.zoo import ZOO
+
+    protocols = {name: e.protocol for name, e in ZOO.items()}
+    base = ZOO["tsm_r50_1x1x8_kinetics400"].protocol
+    protocols["twice-sample"] = dataclasses.replace(base, num_clips=2)
+    protocols["three-crop 256"] = dataclasses.replace(base, crop="three", num_crops=3, crop_size=256)
+    return protocols
+
+
+def check_pipeline(seed: int = 0) -> list[str]:
+    """Compare sampling and preprocessing with MMAction2; returns failure messages (empty: all agree)."""
+    failures: list[str] = []
+    rng = np.random.default_rng(seed)
+    sizes = ((240, 320), (256, 340), (100, 176), (480, 854), (360, 240))
+    for name, protocol in pipeline_protocols().items():
+        bad = [
+            n
+            for n in range(1, 401)
+            if not np.array_equal(tsm_models.sample_indices(protocol, n), mmaction2_indices(protocol, n))
+        ]
+        worst, off, total = 0.0, 0, 0
+        for h, w in sizes:
+            frames = rng.integers(0, 256, (protocol.num_frames, h, w, 3), dtype=np.uint8)
+            ours = tsm_models.create_transform(protocol)(frames)
+            ref = mmaction2_preprocess(protocol, frames)
+            if ours.shape != ref.shape:
+                failures.append(f"{name}: {h}x{w} gives {tuple(ours.shape)}, MMAction2 {tuple(ref.shape)}")
+                continue
+            diff = (ours - ref).abs()
+            worst = max(worst, diff.max().item())
+            off, total = off + int((diff > 1e-3).sum()), total + diff.numel()
+        # one grey level (OpenCV and torchvision round uint8 resizes differently) is 1 / std after normalising
+        limit = 1.0001 / min(protocol.std)
+        ok = not bad and worst <= limit
+        if not ok:
+            failures.append(f"{name}: indices differ for {len(bad)} lengths {bad[:5]}; pixels max |diff| {worst:.4f}")
+        sys.stdout.write(
+            f"pipeline {name}: indices equal for 1..400 frames: {not bad}; preprocessed max |diff| {worst:.4f} "
+            f"(one grey level = {1 / min(protocol.std):.4f}), {100 * off / max(total, 1):.1f} % of values differ "
+            f"-> {'ok' if ok else 'FAIL'}\n"
+        )
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=112, help="frame size (default 112; the check is size-independent)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |diff| / max |logit|")
+    p.add_argument("--part", choices=("weights", "pipeline", "all"), default="all")
+    args = p.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*mmcv-lite.*")  # no compiled ops: TSM needs none
+    models = import_mmaction2()
+    import mmaction
+
+    sys.stdout.write(f"mmaction2 {mmaction.__version__}, torch {torch.__version__}\n")
+    ok = True
+    if args.part in ("pipeline", "all"):
+        ok &= not check_pipeline()
+    for case in CASES if args.part in ("weights", "all") else ():
+        r = run_case(models, *case, size=args.size)
+        passed = r["max_rel_diff"] <= args.tolerance and r["top1_agree"] and r["control_tsn_rel_diff"] > args.tolerance
+        ok &= passed
+        sys.stdout.write(
+            f"{r['case']}: max |diff| {r['max_abs_diff']:.3g} ({r['max_rel_diff']:.2g} of the largest logit), "
+            f"top-1 agrees: {r['top1_agree']}; control (shifts removed): {r['control_tsn_rel_diff']:.2g} "
+            f"-> {'ok' if passed else 'FAIL'}\n"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
