@@ -101,6 +101,7 @@ def build_mmaction2_tsm(models: Any, depth: int, num_segments: int, shift_place:
         ),
         data_preprocessor=dict(type="ActionDataPreprocessor", mean=MEAN, std=STD, format_shape="NCHW"),
     )
+    torch.manual_seed(depth * 100 + num_segments)  # MMAction2's own init draws from the global generator
     model = models.build(cfg)
     model.init_weights()
     g = torch.Generator().manual_seed(depth * 100 + num_segments)
@@ -232,11 +233,82 @@ def check_pipeline(seed: int = 0) -> list[str]:
     return failures
 
 
+def check_multi_scale_crop(draws: int = 4000) -> list[str]:
+    """The crop boxes MMAction2's training ``MultiScaleCrop`` (with the TSM configs' arguments) can draw against
+    :func:`multi_scale_crop_box`'s: the same set (random draws from both), for the zoo datasets' frame sizes."""
+    from mmaction.datasets.transforms import MultiScaleCrop
+
+    from tsm_models.transforms import multi_scale_crop_box
+
+    failures = []
+    rng = np.random.default_rng(0)
+    for h, w in ((256, 340), (256, 455), (256, 256), (256, 451)):
+        crop = MultiScaleCrop(
+            224, scales=(1, 0.875, 0.75, 0.66), random_crop=False, max_wh_scale_gap=1, num_fixed_crops=13
+        )
+        frame = np.zeros((h, w, 3), dtype=np.uint8)
+        theirs = set()
+        for _ in range(draws):
+            x1, y1, x2, y2 = crop({"imgs": [frame], "img_shape": (h, w), "modality": "RGB"})["crop_bbox"]
+            theirs.add((int(y1), int(x1), int(y2 - y1), int(x2 - x1)))
+        mine = {multi_scale_crop_box(h, w, rng=rng) for _ in range(draws)}
+        same = theirs == mine
+        sys.stdout.write(f"multi-scale crop {h}x{w}: {len(mine)} boxes, {'same set' if same else 'DIFFERENT'}\n")
+        if not same:
+            failures.append(f"multi-scale crop {h}x{w}: only MMAction2 {theirs - mine}, only ours {mine - theirs}")
+    return failures
+
+
+def check_param_groups(lr: float = 0.01, weight_decay: float = 1e-4) -> list[str]:
+    """MMAction2's ``TSMOptimWrapperConstructor`` groups against :func:`tsm_models.optim.param_groups` on the
+    same network (R50, residual shift, 400 classes); returns failure messages."""
+    from mmaction.engine.optimizers import TSMOptimWrapperConstructor
+
+    from tsm_models.optim import param_groups
+
+    models = import_mmaction2()
+    mm = build_mmaction2_tsm(models, 50, 8, "blockres", 400)
+    ours = tsm_models.create_model("tsm_r50", num_segments=8, num_classes=400)
+    converted = tsm_models.convert_state_dict(mm.state_dict())  # renames only: the tensors share MMAction2's memory
+    ours.load_state_dict(converted)
+    our_name = {t.data_ptr(): k for k, t in converted.items()}  # MMAction2 parameter -> tsm_models name
+    failures = []
+    for fc_lr5 in (True, False):
+        constructor = TSMOptimWrapperConstructor(
+            dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=lr, momentum=0.9, weight_decay=weight_decay)),
+            dict(fc_lr5=fc_lr5),
+        )
+        mm_groups: list[dict[str, Any]] = []
+        constructor.add_params(mm_groups, mm)
+        theirs = sorted(
+            (
+                g["lr"],
+                g["weight_decay"],
+                sorted(our_name[p.data_ptr()] for p in g["params"]),
+            )
+            for g in mm_groups
+            if g["params"]
+        )
+        names = {id(p): n for n, p in ours.named_parameters()}
+        mine = sorted(
+            (g["lr"], g["weight_decay"], sorted(names[id(p)] for p in g["params"]))
+            for g in param_groups(ours, lr, weight_decay, fc_lr5=fc_lr5)
+        )
+        same = [(a[0], a[1], len(a[2])) for a in theirs] == [(b[0], b[1], len(b[2])) for b in mine] and all(
+            a[2] == b[2] for a, b in zip(theirs, mine, strict=True)
+        )
+        summary = ", ".join(f"{len(g[2])} params lr {g[0]:g} wd {g[1]:g}" for g in mine)
+        sys.stdout.write(f"param groups (fc_lr5={fc_lr5}): {'identical' if same else 'DIFFERENT'}: {summary}\n")
+        if not same:
+            failures.append(f"param groups differ with fc_lr5={fc_lr5}: MMAction2 {theirs} vs {mine}")
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=112, help="frame size (default 112; the check is size-independent)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |diff| / max |logit|")
-    p.add_argument("--part", choices=("weights", "pipeline", "all"), default="all")
+    p.add_argument("--part", choices=("weights", "pipeline", "train", "all"), default="all")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*mmcv-lite.*")  # no compiled ops: TSM needs none
     models = import_mmaction2()
@@ -246,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     if args.part in ("pipeline", "all"):
         ok &= not check_pipeline()
+    if args.part in ("train", "all"):
+        ok &= not check_param_groups()
+        ok &= not check_multi_scale_crop()
     for case in CASES if args.part in ("weights", "all") else ():
         r = run_case(models, *case, size=args.size)
         passed = r["max_rel_diff"] <= args.tolerance and r["top1_agree"] and r["control_tsn_rel_diff"] > args.tolerance
