@@ -259,6 +259,40 @@ def check_multi_scale_crop(draws: int = 4000) -> list[str]:
     return failures
 
 
+def check_train_sampling(draws: int = 3000) -> list[str]:
+    """Training-mode frame sampling: for each zoo protocol and several video lengths, the values each output
+    position can take under MMAction2's sampler and under :func:`tsm_models.sample_indices` (random draws)."""
+    from mmaction.datasets.transforms import DenseSampleFrames, SampleFrames
+
+    from tsm_models.zoo import ZOO
+
+    failures = []
+    rng = np.random.default_rng(0)
+    seen = set()
+    for name, entry in ZOO.items():
+        p = entry.protocol
+        key = (p.sampling, p.num_frames, p.clip_len, p.frame_interval)
+        if key in seen:
+            continue
+        seen.add(key)
+        segments = p.num_frames // p.clip_len
+        cls = DenseSampleFrames if p.sampling == "dense" else SampleFrames
+        sampler = cls(clip_len=p.clip_len, frame_interval=p.frame_interval, num_clips=segments, test_mode=False)
+        bad = []
+        for n in (3, 7, 8, 9, 16, 17, 40, 100, 301):
+            theirs = np.stack([sampler({"total_frames": n, "start_index": 0})["frame_inds"] for _ in range(draws)])
+            mine = np.stack([tsm_models.sample_indices(p, n, train=True, rng=rng) for _ in range(draws)])
+            if theirs.shape != mine.shape or any(set(theirs[:, i]) != set(mine[:, i]) for i in range(theirs.shape[1])):
+                bad.append(n)
+        sys.stdout.write(
+            f"train sampling {p.sampling} {p.num_frames} frames ({name}): "
+            f"{'same support' if not bad else f'DIFFERENT for {bad}'} at 3..301 frames\n"
+        )
+        if bad:
+            failures.append(f"train sampling of {name} differs for lengths {bad}")
+    return failures
+
+
 def check_param_groups(lr: float = 0.01, weight_decay: float = 1e-4) -> list[str]:
     """MMAction2's ``TSMOptimWrapperConstructor`` groups against :func:`tsm_models.optim.param_groups` on the
     same network (R50, residual shift, 400 classes); returns failure messages."""
@@ -321,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("train", "all"):
         ok &= not check_param_groups()
         ok &= not check_multi_scale_crop()
+        ok &= not check_train_sampling()
     for case in CASES if args.part in ("weights", "all") else ():
         r = run_case(models, *case, size=args.size)
         passed = r["max_rel_diff"] <= args.tolerance and r["top1_agree"] and r["control_tsn_rel_diff"] > args.tolerance
