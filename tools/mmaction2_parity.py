@@ -1,5 +1,5 @@
-"""Check tsm_models against MMAction2 itself: converted weights (logits) and the test pipeline (frame indices
-and preprocessed pixels).
+"""Check tsm_models against MMAction2 itself: converted weights (logits), the test pipeline (frame indices and
+preprocessed pixels), video decoding (against decord) and the training recipe (parameter groups, crops, sampling).
 
 Weights: build MMAction2's TSM, save it as an MMAction2 checkpoint, load that file with
 ``tsm_models.create_model(..., pretrained=path)`` and compare the logits.
@@ -9,6 +9,13 @@ Pipeline: for every zoo protocol (plus twice-sample and three-crop variants), MM
 400 frames, and MMAction2's ``Resize`` -> ``CenterCrop`` / ``ThreeCrop`` -> ``FormatShape`` -> normalisation
 against :func:`tsm_models.create_transform` on random frames of several sizes.
 
+Decoding: videos written here (H.264 with B-frames, MPEG-4, VP9, 4:4:4, odd sizes, 720p), read by
+:func:`tsm_models.open_video` and by decord (MMAction2's video decoder, in a child process): frame counts and the
+RGB values of the sampled frames.
+
+Training: ``TSMOptimWrapperConstructor`` parameter groups, the set of ``MultiScaleCrop`` boxes and the support of
+training-mode frame sampling.
+
 The test suite checks the converter against an independent re-implementation of MMAction2's forward (no
 MMAction2 needed); this script is the same check against the real thing. It needs MMAction2 1.x, which is not
 a dependency of tsm_models. Install it in a separate environment (CPU is enough)::
@@ -16,7 +23,8 @@ a dependency of tsm_models. Install it in a separate environment (CPU is enough)
     pip install torch torchvision timm -e .            # tsm_models itself
     pip install mmengine==0.10.7 mmcv-lite==2.1.0 einops scipy importlib_metadata
     pip install --no-deps mmaction2==1.2.0
-    python tools/mmaction2_parity.py                   # R50 8/16 frames, R101, residual and in-place shift
+    pip install decord av                              # for --part decode
+    python tools/mmaction2_parity.py                   # every part; or --part weights|pipeline|decode|train
 
 ``mmcv-lite`` has no compiled ops, which TSM doesn't use. The mmaction2 1.2.0 wheel lacks the package of one
 localizer (``localizers/drn``) that its ``__init__`` imports; the script stands in an empty module for it.
@@ -293,6 +301,80 @@ def check_train_sampling(draws: int = 3000) -> list[str]:
     return failures
 
 
+def _write_video(path: str, codec: str, pix_fmt: str, size: tuple[int, int], frames: int, seed: int) -> str:
+    import av
+
+    h, w = size
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)[:h, :w]
+    with av.open(path, "w") as container:
+        options = {"crf": "30", "b:v": "0"} if codec == "libvpx-vp9" else {}  # VP9: constant quality
+        stream = container.add_stream(codec, rate=25, options=options)
+        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+        if codec == "libvpx-vp9":
+            stream.bit_rate = 1_000_000
+        for i in range(frames):  # a textured picture moving right: motion, edges and colour
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.roll(base, 3 * i, axis=1)), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+_DECORD_READ = """
+import sys, json, numpy as np, decord
+path, out, indices = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+reader = decord.VideoReader(path, num_threads=1)
+np.save(out, reader.get_batch(indices).asnumpy())
+print(len(reader))
+"""
+
+
+def decord_read(path: str, indices: list[int]) -> tuple[int, np.ndarray]:
+    """Frame count and ``(len(indices), H, W, 3)`` RGB frames from decord, in a child process (decord and PyAV
+    each bundle an FFmpeg; in one process the first one loaded would serve both)."""
+    import json
+    import subprocess
+
+    out = path + ".npy"
+    result = subprocess.run(
+        [sys.executable, "-c", _DECORD_READ, path, out, json.dumps(indices)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"decord failed on {path}: {result.stderr.strip()[-500:]}")
+    return int(result.stdout.split()[-1]), np.load(out)
+
+
+def check_decoding() -> list[str]:
+    """PyAV decoding (:func:`tsm_models.open_video`) against decord, which MMAction2's video configs use
+    (``DecordInit`` / ``DecordDecode``): frame count and the RGB values of sampled frames."""
+    failures = []
+    cases = (
+        ("libx264", "yuv420p", (240, 320), "mp4"),  # B-frames (x264's default)
+        ("libx264", "yuv420p", (182, 322), "mkv"),
+        ("mpeg4", "yuv420p", (240, 320), "avi"),
+        ("libx264", "yuv444p", (144, 176), "mp4"),
+        ("libvpx-vp9", "yuv420p", (240, 320), "webm"),  # much of Kinetics is on YouTube as VP9
+        ("libx264", "yuv420p", (720, 1280), "mp4"),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (codec, pix_fmt, size, ext) in enumerate(cases):
+            path = _write_video(os.path.join(tmp, f"v{i}.{ext}"), codec, pix_fmt, size, frames=75, seed=i)
+            with tsm_models.open_video(path) as ours:
+                total = ours.total_frames
+                indices = tsm_models.sample_indices(pipeline_protocols()["twice-sample"], total).tolist()
+                mine = ours.read(indices)
+            total_decord, theirs = decord_read(path, indices)
+            diff = np.abs(mine.astype(np.int16) - theirs.astype(np.int16)).max() if mine.shape == theirs.shape else -1
+            ok = total == total_decord and diff == 0
+            sys.stdout.write(
+                f"decode {codec} {pix_fmt} {size[0]}x{size[1]} .{ext}: {total} frames (decord {total_decord}), "
+                f"max |diff| of {len(indices)} sampled frames {diff} -> {'ok' if ok else 'FAIL'}\n"
+            )
+            if not ok:
+                failures.append(f"decoding {codec}/{ext}: {total} vs {total_decord} frames, max |diff| {diff}")
+    return failures
+
+
 def check_param_groups(lr: float = 0.01, weight_decay: float = 1e-4) -> list[str]:
     """MMAction2's ``TSMOptimWrapperConstructor`` groups against :func:`tsm_models.optim.param_groups` on the
     same network (R50, residual shift, 400 classes); returns failure messages."""
@@ -342,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=112, help="frame size (default 112; the check is size-independent)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |diff| / max |logit|")
-    p.add_argument("--part", choices=("weights", "pipeline", "train", "all"), default="all")
+    p.add_argument("--part", choices=("weights", "pipeline", "decode", "train", "all"), default="all")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*mmcv-lite.*")  # no compiled ops: TSM needs none
     models = import_mmaction2()
@@ -352,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     if args.part in ("pipeline", "all"):
         ok &= not check_pipeline()
+    if args.part in ("decode", "all"):
+        ok &= not check_decoding()
     if args.part in ("train", "all"):
         ok &= not check_param_groups()
         ok &= not check_multi_scale_crop()
