@@ -22,7 +22,6 @@ The output is a markdown table for BENCHMARKS.md, headed by the device name::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -46,55 +45,21 @@ TARGETS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """One row: how the model runs (``compile_mode=None``: eager)."""
-
-    dtype: str = "fp32"
-    channels_last: bool = False
-    compile_mode: str | None = None
-    grad_checkpointing: bool = False
-
-    def label(self) -> str:
-        parts = [self.dtype] + (["channels_last"] if self.channels_last else [])
-        if self.compile_mode is not None:
-            parts.append(f"compile={self.compile_mode}")
-        if self.grad_checkpointing:
-            parts.append("grad_checkpointing")
-        return " ".join(parts)
-
-
-LATENCY = (
-    Config(),
-    Config("fp16", True),
-    Config("bf16", True),
-    Config("fp16", True, "default"),
-    Config("fp16", True, "reduce-overhead"),
+# Each row: the BenchmarkSetup fields that differ from fp32 eager (resolve_setup overrides).
+FP16_CL = {"dtype": "fp16", "channels_last": True}
+BF16_CL = {"dtype": "bf16", "channels_last": True}
+LATENCY: tuple[dict[str, Any], ...] = (
+    {},
+    FP16_CL,
+    BF16_CL,
+    {**FP16_CL, "compile": True},
+    {**FP16_CL, "compile": True, "compile_mode": "reduce-overhead"},
 )
-THROUGHPUT = (Config("fp16", True), Config("fp16", True, "default"), Config("bf16", True, "default"))
-TRAIN = (
-    Config(),
-    Config("bf16", True),
-    Config("fp16", True),
-    Config("bf16", True, grad_checkpointing=True),
-)
+THROUGHPUT: tuple[dict[str, Any], ...] = (FP16_CL, {**FP16_CL, "compile": True}, {**BF16_CL, "compile": True})
+TRAIN: tuple[dict[str, Any], ...] = ({}, BF16_CL, FP16_CL, {**BF16_CL, "grad_checkpointing": True})
 
 
-def _setup(args: argparse.Namespace, config: Config, batch: int) -> BenchmarkSetup:
-    return resolve_setup(
-        args.model,
-        batch=batch,
-        device=args.device,
-        dtype=config.dtype,
-        channels_last=config.channels_last,
-        compile=config.compile_mode is not None,
-        compile_mode=config.compile_mode or "default",
-        grad_checkpointing=config.grad_checkpointing,
-        img_size=args.img_size,
-    )
-
-
-def _rows(args: argparse.Namespace, part: str) -> Iterator[tuple[Config, int]]:
+def _rows(args: argparse.Namespace, part: str) -> Iterator[tuple[dict[str, Any], int]]:
     if part == "latency":
         yield from ((c, 1) for c in LATENCY)
     elif part == "throughput":
@@ -103,9 +68,9 @@ def _rows(args: argparse.Namespace, part: str) -> Iterator[tuple[Config, int]]:
         yield from ((c, args.train_batch) for c in TRAIN)
 
 
-def _measure(args: argparse.Namespace, part: str, config: Config, batch: int) -> dict[str, Any]:
-    setup = _setup(args, config, batch)
-    row: dict[str, Any] = {"part": part, "config": config.label(), "batch": batch}
+def _measure(part: str, setup: BenchmarkSetup, args: argparse.Namespace) -> dict[str, Any]:
+    batch = setup.batch
+    row: dict[str, Any] = {}
     if part == "train":
         result = benchmark_train_step(setup, iters=args.iters, warmup=args.warmup)
         row.update(ms=result.median * 1e3, videos_per_s=batch / result.median, peak_mb=_mb(result.peak_memory))
@@ -133,15 +98,17 @@ def run(args: argparse.Namespace, emit: Callable[[dict[str, Any]], None] = lambd
     """Measure every row of the selected parts; failures are rows with an ``error``."""
     rows = []
     for part in args.part:
-        for config, batch in _rows(args, part):
-            if config.compile_mode is not None and args.no_compile:
+        for overrides, batch in _rows(args, part):
+            if overrides.get("compile") and args.no_compile:
                 continue
+            setup = resolve_setup(args.model, batch=batch, device=args.device, img_size=args.img_size, **overrides)
+            row: dict[str, Any] = {"part": part, "config": setup.flags, "batch": batch}
             start = time.perf_counter()
             try:
-                row = _measure(args, part, config, batch)
+                row.update(_measure(part, setup, args))
             except Exception as exc:  # one failing configuration must not lose the others
                 logger.debug("%s", traceback.format_exc())
-                row = {"part": part, "config": config.label(), "batch": batch, "error": f"{type(exc).__name__}: {exc}"}
+                row["error"] = f"{type(exc).__name__}: {exc}"
             row["seconds"] = time.perf_counter() - start
             logger.info("%s", row)
             rows.append(row)

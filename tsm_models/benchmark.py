@@ -85,6 +85,16 @@ class BenchmarkSetup:
     grad_checkpointing: bool = False
 
     @property
+    def flags(self) -> str:
+        """How the model runs, for reports: e.g. ``"fp16 channels_last compile(reduce-overhead)"``."""
+        flags = [self.dtype] + (["channels_last"] if self.channels_last else [])
+        if self.compile:
+            flags.append("compile" if self.compile_mode == "default" else f"compile({self.compile_mode})")
+        if self.grad_checkpointing:
+            flags.append("grad_checkpointing")
+        return " ".join(flags)
+
+    @property
     def frames_per_video(self) -> int:
         """All frames the model sees per video (``num_frames * num_clips * num_crops``)."""
         return self.num_frames * self.num_clips * self.num_crops

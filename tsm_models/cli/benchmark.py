@@ -67,6 +67,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    if args.grad_checkpointing and not args.train_step:
+        raise ValueError("--grad-checkpointing only applies to --train-step")
     setup = resolve_setup(
         args.name,
         batch=args.batch,
@@ -79,8 +81,6 @@ def _run(args: argparse.Namespace) -> int:
         num_frames=args.frames,
         img_size=args.img_size,
     )
-    if args.grad_checkpointing and not args.train_step:
-        raise ValueError("--grad-checkpointing only applies to --train-step")
     if args.train_step:
         if args.with_io:
             raise ValueError("--train-step and --with-io can't be combined")
@@ -99,21 +99,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flags(setup) -> str:
-    flags = [setup.dtype] + (["channels_last"] if setup.channels_last else [])
-    if setup.compile:
-        flags.append("compile" if setup.compile_mode == "default" else f"compile({setup.compile_mode})")
-    if setup.grad_checkpointing:
-        flags.append("grad_checkpointing")
-    return " ".join(flags)
-
-
 def _header(setup, machine: dict) -> list[str]:
     lines = [
         f"model      {setup.name} (yardstick: timm {setup.base_model})",
         f"input      batch {setup.batch} x {setup.frames_per_video} frames "
         f"({setup.num_frames} x {setup.num_clips} clips x {setup.num_crops} crops) at {setup.img_size}px, "
-        f"{_flags(setup)}",
+        f"{setup.flags}",
         f"device     {setup.device}: {machine.get('gpu', machine.get('cpu'))}",
         f"machine    {machine.get('cpu')}, {machine.get('cpu_count')} cores, {machine.get('torch_threads')} torch "
         f"threads, torch {machine.get('torch')}, load {machine.get('load_average', 'n/a')}",
@@ -147,7 +138,7 @@ def _print_train(result: TrainStepResult, as_json: bool) -> None:
     lines = _header(result.setup, result.machine)
     lines[1] = (
         f"input      train step: batch {result.setup.batch} x {result.setup.num_frames} frames at "
-        f"{result.setup.img_size}px, {_flags(result.setup)}"
+        f"{result.setup.img_size}px, {result.setup.flags}"
     )
     lines.append(
         f"train      {result.median * 1e3:.1f} ms/step (median of {len(result.times)})  peak {_mb(result.peak_memory)}"
