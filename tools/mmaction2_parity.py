@@ -45,12 +45,16 @@ import sys
 import tempfile
 import types
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 import tsm_models
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _helpers import randomize_  # the tests' "make every path matter" BN/fc randomiser
 
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 # (depth, num_segments, MMAction2 shift_place, num_classes, frames fed); 16 frames on 8 segments is how the
@@ -114,17 +118,7 @@ def build_mmaction2_tsm(models: Any, depth: int, num_segments: int, shift_place:
     torch.manual_seed(depth * 100 + num_segments)  # MMAction2's own init draws from the global generator
     model = models.build(cfg)
     model.init_weights()
-    g = torch.Generator().manual_seed(depth * 100 + num_segments)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-            elif isinstance(m, torch.nn.Linear):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 0.05)
-    return model.eval()
+    return randomize_(model, seed=depth * 100 + num_segments).eval()
 
 
 def mmaction2_logits(model: Any, video: torch.Tensor) -> torch.Tensor:
@@ -362,12 +356,13 @@ def check_decoding() -> list[str]:
         ("libvpx-vp9", "yuv420p", (240, 320), "webm"),  # much of Kinetics is on YouTube as VP9
         ("libx264", "yuv420p", (720, 1280), "mp4"),
     )
+    twice_sample = pipeline_protocols()["twice-sample"]
     with tempfile.TemporaryDirectory() as tmp:
         for i, (codec, pix_fmt, size, ext) in enumerate(cases):
             path = _write_video(os.path.join(tmp, f"v{i}.{ext}"), codec, pix_fmt, size, frames=75, seed=i)
             with tsm_models.open_video(path) as ours:
                 total = ours.total_frames
-                indices = tsm_models.sample_indices(pipeline_protocols()["twice-sample"], total).tolist()
+                indices = tsm_models.sample_indices(twice_sample, total).tolist()
                 mine = ours.read(indices)
             total_decord, theirs = decord_read(path, indices)
             diff = np.abs(mine.astype(np.int16) - theirs.astype(np.int16)).max() if mine.shape == theirs.shape else -1
@@ -381,14 +376,13 @@ def check_decoding() -> list[str]:
     return failures
 
 
-def check_param_groups(lr: float = 0.01, weight_decay: float = 1e-4) -> list[str]:
+def check_param_groups(models: Any, lr: float = 0.01, weight_decay: float = 1e-4) -> list[str]:
     """MMAction2's ``TSMOptimWrapperConstructor`` groups against :func:`tsm_models.optim.param_groups` on the
     same network (R50, residual shift, 400 classes); returns failure messages."""
     from mmaction.engine.optimizers import TSMOptimWrapperConstructor
 
     from tsm_models.optim import param_groups
 
-    models = import_mmaction2()
     mm = build_mmaction2_tsm(models, 50, 8, "blockres", 400)
     ours = tsm_models.create_model("tsm_r50", num_segments=8, num_classes=400)
     converted = tsm_models.convert_state_dict(mm.state_dict())  # renames only: the tensors share MMAction2's memory
@@ -443,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("decode", "all"):
         ok &= not check_decoding()
     if args.part in ("train", "all"):
-        ok &= not check_param_groups()
+        ok &= not check_param_groups(models)
         ok &= not check_multi_scale_crop()
         ok &= not check_train_sampling()
     for case in CASES if args.part in ("weights", "all") else ():
