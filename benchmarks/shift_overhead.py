@@ -27,6 +27,7 @@ import torch
 import tsm_models
 from tsm_models import temporal_shift, temporal_shift_inplace
 from tsm_models.timing import machine_info, time_interleaved
+from tsm_models.train import to_channels_last
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in (plain, tsm, naive):
             if m is not None:
                 m.to(memory_format=torch.channels_last)
-        video = video.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+        video = to_channels_last(video)
     frames = video.flatten(0, 1)
     # the inputs every shift module sees, to time the shifts alone on the real feature maps
     shift_inputs: list[tuple[torch.Tensor, tsm_models.TemporalShift]] = []

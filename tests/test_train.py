@@ -20,6 +20,7 @@ from tsm_models.train import (
     prepare_model,
     save_checkpoint,
     seed_everything,
+    to_channels_last,
     train_one_epoch,
 )
 
@@ -131,6 +132,14 @@ def test_grad_clip_bounds_the_update() -> None:
     train_one_epoch(model, loader, opt, epoch=0, grad_clip_norm=1e-3, progress=False)
     step = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(model.parameters(), before, strict=True)))
     assert step.item() == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_to_channels_last_stores_each_frame_hwc() -> None:
+    video = torch.randn(2, 3, 3, 5, 7)
+    out = to_channels_last(video)
+    assert torch.equal(out, video) and out.stride() == (3 * 105, 105, 1, 21, 3)
+    assert out.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    assert to_channels_last(video[0]).is_contiguous(memory_format=torch.channels_last)
 
 
 def test_training_options_agree(tmp_path: Path) -> None:

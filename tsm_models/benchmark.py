@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .timing import machine_info, measure_peak_memory, time_interleaved
+from .train import prepare_model, to_channels_last
 
 logger = logging.getLogger(__name__)
 
@@ -223,11 +224,8 @@ def _build(setup: BenchmarkSetup, pretrained: Any = False) -> tuple[nn.Module, n
 
 
 def _prepare(model: nn.Module, setup: BenchmarkSetup, train: bool = False) -> nn.Module:
-    model = model.to(torch.device(setup.device)).train(train)
-    if setup.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if train and setup.grad_checkpointing:
-        model.set_grad_checkpointing(True)
+    grad_checkpointing = train and setup.grad_checkpointing
+    model = prepare_model(model, setup.device, setup.channels_last, grad_checkpointing).train(train)
     if setup.compile:
         model = torch.compile(model, mode=setup.compile_mode)
     return model
@@ -244,15 +242,6 @@ def _frames(setup: BenchmarkSetup, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(setup.input_shape, generator=g).to(torch.device(setup.device))
     return x
-
-
-def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
-    # a (B, T, 3, H, W) video in channels_last order: each (3, H, W) frame is stored HWC
-    return (
-        x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
-        if x.ndim == 5
-        else x.contiguous(memory_format=torch.channels_last)
-    )
 
 
 @contextlib.contextmanager
@@ -300,7 +289,7 @@ def benchmark(
     tsm = _prepare(tsm, setup)
     x = _frames(setup)
     if setup.channels_last:
-        x = _to_channels_last(x)
+        x = to_channels_last(x)
     fns: dict[str, Callable[[], object]] = {"tsm": lambda: tsm(x)}
     if yardstick:
         if plain is None:
@@ -348,7 +337,7 @@ def _io_pipeline(model: nn.Module, setup: BenchmarkSetup, path: str) -> Callable
             frames = reader.read(sample_indices(protocol, reader.total_frames))
         clip = transform(frames).to(dev, non_blocking=True)  # (num_crops, clips * T, 3, S, S)
         if setup.channels_last:
-            clip = _to_channels_last(clip)
+            clip = to_channels_last(clip)
         return model(clip)
 
     return run
@@ -377,7 +366,7 @@ def benchmark_train_step(
     g = torch.Generator().manual_seed(0)
     x = torch.randn(setup.batch, setup.num_frames, 3, setup.img_size, setup.img_size, generator=g).to(dev)
     if setup.channels_last:
-        x = _to_channels_last(x)
+        x = to_channels_last(x)
     y = torch.randint(0, setup.num_classes, (setup.batch,), generator=g).to(dev)
     scaler = torch.amp.GradScaler(dev.type, enabled=setup.dtype == "fp16" and dev.type == "cuda")
 

@@ -57,6 +57,7 @@ __all__ = [
     "get_rng_state",
     "load_checkpoint",
     "prepare_model",
+    "to_channels_last",
     "save_checkpoint",
     "seed_everything",
     "set_rng_state",
@@ -168,13 +169,18 @@ def _progress(iterable: Iterable[Any], desc: str, enabled: bool, total: int | No
 # ----------------------------------------------------------------------------------------------- loops
 
 
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """A ``(B, T, C, H, W)`` video (or ``(N, C, H, W)`` frames) in channels-last order: each ``(C, H, W)`` frame
+    stored HWC, so that the flattened ``(B * T, C, H, W)`` batch the network sees is ``torch.channels_last``."""
+    if x.ndim == 5:
+        b, t = x.shape[:2]
+        return x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (b, t))
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
-    if channels_last and x.ndim == 5:
-        # (B, T, C, H, W): make the per-frame (C, H, W) planes channels-last, as the flattened (B*T, C, H, W) batch
-        b, t = x.shape[:2]
-        x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (b, t))
-    return x
+    return to_channels_last(x) if channels_last and x.ndim == 5 else x
 
 
 def train_one_epoch(
