@@ -108,6 +108,8 @@ class NonLocalWrapper(nn.Module):
         mode: the pairwise function.
     """
 
+    wrapped_child = "block"  # for adapt_2d_state_dict: the 2D network's keys lack this level
+
     def __init__(self, block: nn.Module, channels: int, num_segments: int, mode: NonLocalMode) -> None:
         super().__init__()
         self.block = block

@@ -135,6 +135,7 @@ class TSMMixin:
     """
 
     tsm_config: TSMConfig
+    tsm_family: ClassVar[str] = ""  # "resnet", "mobilenetv2", "mobileone": the checkpoint key family it loads
     zoo_entry: ZooEntry | None = None  # the zoo record of a model built from a zoo name, else None
     base_model: str = ""  # the timm network (with weights tag) the family wraps, e.g. "resnet50.tv_in1k"
     label_names: list[str] | None = None  # class names, when the model was trained on named classes

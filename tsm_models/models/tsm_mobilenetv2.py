@@ -97,6 +97,8 @@ class TSMMobileNetV2(TSMMixin, EfficientNet):
         **kwargs: other :class:`timm.models.efficientnet.EfficientNet` arguments (``in_chans``, ...).
     """
 
+    tsm_family = "mobilenetv2"
+
     def __init__(
         self,
         num_classes: int = 400,

@@ -74,6 +74,8 @@ class TSMMobileOne(TSMMixin, ByobNet):
         **kwargs: other :class:`timm.models.byobnet.ByobNet` arguments.
     """
 
+    tsm_family = "mobileone"
+
     def __init__(
         self,
         num_classes: int = 400,

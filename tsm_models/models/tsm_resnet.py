@@ -111,6 +111,8 @@ class TSM(TSMMixin, ResNet):
         **kwargs: any other :class:`timm.models.resnet.ResNet` argument (``stem_type``, ``avg_down``, ...).
     """
 
+    tsm_family = "resnet"
+
     def __init__(
         self,
         block: type[nn.Module] = Bottleneck,
