@@ -193,7 +193,9 @@ ENTRIES: tuple[dict[str, Any], ...] = (
         **_STHV2,
         protocol=dict(_THREE, num_frames=8, num_clips=2),
         recipe=_recipe(50, 5e-4, augment=f"{_MSC}, {_STHV2_FLIP}"),
-        metrics=dict(top1=62.72, top5=87.70, views="8 frames x 2 clips x 3 crops", flops="32.88G", params="23.87M"),
+        metrics=dict(
+            top1=62.72, top5=87.70, views="8 frames x 2 clips x 3 crops", flops="32.88G", params="23.87M", gpus=8
+        ),
         notes=("Test: SampleFrames(twice_sample=True) -> 2 clips x ThreeCrop(256) = 6 views.",),
     ),
     _entry(
