@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _zoo_mit, _zoo_mm0, _zoo_mm1
+
 __all__ = [
     "SOURCES",
     "ZOO",
@@ -351,8 +353,6 @@ def _from_dict(d: Mapping[str, Any]) -> ZooEntry:
 
 
 def _load() -> tuple[ZooEntry, ...]:
-    from . import _zoo_mit, _zoo_mm0, _zoo_mm1
-
     raw = (*_zoo_mm1.ENTRIES, *_zoo_mm0.SEED_ENTRIES, *_zoo_mm0.ENTRIES, *_zoo_mit.ENTRIES)
     return tuple(_from_dict(d) for d in raw)
 
