@@ -52,8 +52,13 @@ def test_entry_builds_and_gives_its_class_count(name: str) -> None:
     with torch.device("meta"):
         model = tsm_models.create_model(name, pretrained=False).eval()
         out = model(torch.empty(1, e.protocol.num_frames, channels, 32, 32))
-    assert model.zoo_entry is e
+    assert model.zoo_entry is e and model.pretrained_cfg["tag"] == e.tag
+    assert model.pretrained_cfg["hf_hub_id"] == e.hf_hub_id
     assert model.num_classes == e.num_classes and out.shape == (1, e.num_classes)
+    expected = TSMConfig(**{k: v for k, v in e.model_args.items() if k != "in_chans"})
+    assert model.num_segments == expected.num_segments
+    if e.family == "resnet":  # shift_every=None in a record: MMAction2's rule (every 2nd block for R101)
+        assert model.shift_every == (expected.shift_every or (2 if e.arch == "tsm_r101" else 1))
 
 
 def test_counts_per_source() -> None:
