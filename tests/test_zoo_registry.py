@@ -13,7 +13,7 @@ import tsm_models
 from tsm_models.labels import load_labels
 from tsm_models.models import zoo
 from tsm_models.models.tsm import TSMConfig
-from tsm_models.models.zoo import ZOO, SOURCES, ZooEntry, find_entry, select_entries
+from tsm_models.models.zoo import SOURCES, ZOO, ZooEntry, find_entry, select_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRIES = list(ZOO.values())
@@ -38,7 +38,11 @@ def _build_cases() -> list:
     cases = []
     for e in seen.values():
         reason = _missing_architecture(e)
-        marks = [pytest.mark.xfail(reason=reason, strict=True, raises=(RuntimeError, TypeError, ValueError))] if reason else []
+        marks = (
+            [pytest.mark.xfail(reason=reason, strict=True, raises=(RuntimeError, TypeError, ValueError))]
+            if reason
+            else []
+        )
         cases.append(pytest.param(e.name, marks=marks, id=e.name))
     return cases
 

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import torch
 from _weights_utils import mmaction2_checkpoint, to_mmaction2_layout, to_original_tsm_layout
-from test_pretrained import Server, assert_same_weights, caches, checkpoint_bytes, files_in, server, tiny  # noqa: F401
+from test_pretrained import Server, assert_same_weights, checkpoint_bytes, files_in, tiny
+from test_pretrained import caches as caches  # the fixtures
+from test_pretrained import server as server
 
 import tsm_models
 from tsm_models.cli import main as cli_main
@@ -118,7 +120,10 @@ def test_cli_list_filters_and_info(capsys: pytest.CaptureFixture) -> None:
         "tsm_r101.mm1_8f_sthv2",
     ]
     assert cli_main(["list", "--family", "mobilenetv2", "--source", "mit"]) == 0
-    assert capsys.readouterr().out.split() == ["tsm_mobilenetv2.mit_8f_dense_k400", "tsm_mobilenetv2.mit_8f_online_jester"]
+    assert capsys.readouterr().out.split() == [
+        "tsm_mobilenetv2.mit_8f_dense_k400",
+        "tsm_mobilenetv2.mit_8f_online_jester",
+    ]
     assert cli_main(["list", "--dataset", "k400", "*nl*"]) == 0
     assert len(capsys.readouterr().out.split()) == 7  # 3 MMAction2 1.x + 3 0.x + 1 original
     assert cli_main(["list", "--dataset", "nope"]) == 2

@@ -232,9 +232,7 @@ def sample_indices(
                 raise ValueError("the original repo's dense sampling takes one-frame segments (clip_len=1)")
             inds = mit_dense_indices(total_frames, segments, positions)
         else:
-            inds = dense_indices(
-                total_frames, p.clip_len, p.frame_interval, segments, num_sample_positions=positions
-            )
+            inds = dense_indices(total_frames, p.clip_len, p.frame_interval, segments, num_sample_positions=positions)
         if p.num_clips == 1:
             return inds.reshape(positions, p.num_frames)[positions // 2].copy()
         return inds

@@ -116,7 +116,7 @@ def center_crop_box(height: int, width: int, size: int, geometry: str = "mmactio
     if size > height or size > width:
         raise ValueError(f"crop {size} is larger than the frames ({height}x{width}, h x w)")
     if geometry == "mit":
-        return int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+        return round((height - size) / 2.0), round((width - size) / 2.0)
     return (height - size) // 2, (width - size) // 2
 
 
@@ -128,7 +128,7 @@ def center_crop(x: torch.Tensor, size: int | tuple[int, int], geometry: str = "m
     if ch > h or cw > w:
         raise ValueError(f"crop {ch}x{cw} (h x w) is larger than the frames ({h}x{w})")
     if geometry == "mit":
-        top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
+        top, left = round((h - ch) / 2.0), round((w - cw) / 2.0)
     else:
         top, left = (h - ch) // 2, (w - cw) // 2
     return _crop(x, top, left, ch, cw)
@@ -148,9 +148,7 @@ def three_crop_boxes(height: int, width: int, size: int) -> list[tuple[int, int]
     if width == size and height >= size:
         step = (height - size) // 2
         return [(0, 0), (2 * step, 0), (step, 0)]
-    raise ValueError(
-        f"three crop of {size} needs frames with one side equal to {size}, got {height}x{width} (h x w)"
-    )
+    raise ValueError(f"three crop of {size} needs frames with one side equal to {size}, got {height}x{width} (h x w)")
 
 
 def three_crop(x: torch.Tensor, size: int) -> torch.Tensor:

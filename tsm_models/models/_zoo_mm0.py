@@ -583,7 +583,10 @@ ENTRIES: tuple[dict[str, Any], ...] = (
                 (59.11, 85.39),
                 61.2,
                 7069,
-                ("metafile.yml gives reference 57.98/60.69 (top1 efficient/accurate); README 61.2 (accurate) is used.",),
+                (
+                    "metafile.yml gives reference 57.98/60.69 (top1 efficient/accurate); the README's 61.2 "
+                    "(accurate) is used.",
+                ),
             ),
             (
                 "tsm_r50_1x1x16_50e_sthv2_rgb",

@@ -150,9 +150,7 @@ ENTRIES: tuple[dict[str, Any], ...] = (
         model_args=dict(num_segments=8),
         **_K400,
         protocol=dict(_THREE, num_frames=8),
-        recipe=_recipe(
-            100, 2e-5, warmup=0, steps=(40, 80), pretrained="ImageNet (mmcls mobilenet_v2)", augment=_MSC
-        ),
+        recipe=_recipe(100, 2e-5, warmup=0, steps=(40, 80), pretrained="ImageNet (mmcls mobilenet_v2)", augment=_MSC),
         metrics=dict(top1=68.71, top5=88.32, views="8 frames x 3 crops", flops="3.269G", params="2.736M", gpus=8),
         notes=(
             "metafile.yml has no entry for this checkpoint (its MobileNetV2 metadata sits on a duplicate R101 sthv2 "

@@ -293,9 +293,10 @@ class ZooEntry:
             return None
         owner = _CONFIG_OWNER[self.config]
         others = ", ".join(n for n in sharing if n != self.name)
+        shared = f"The config name {self.config} is shared by {len(sharing)} released files"
         if owner == self.name:
-            return f"The config name {self.config} is shared by {len(sharing)} files; it means this one, the newest (others: {others})."
-        return f"The config name {self.config} is shared by {len(sharing)} files; it means the newest, {owner}, not this one."
+            return f"{shared}; it means this one, the newest (the others: {others})."
+        return f"{shared}; it means the newest, {owner}, not this one."
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (JSON-serialisable) of the record, with derived fields."""
@@ -394,11 +395,10 @@ def filter_names(names: list[str], pattern: str) -> list[str]:
 _DATASET_CODES = {"k400": "kinetics400"}
 
 
-def select_entries(
-    dataset: str | None = None, family: str | None = None, source: str | None = None
-) -> list[ZooEntry]:
-    """Zoo records filtered by dataset (``kinetics400``/``k400``, ``sthv2``, ...), backbone family (``resnet``, ``mobilenetv2``,
-    ``mobileone``) and source (``mm1``, ``mm0``, ``mit`` or the display name). ``None`` matches everything.
+def select_entries(dataset: str | None = None, family: str | None = None, source: str | None = None) -> list[ZooEntry]:
+    """Zoo records filtered by dataset (``kinetics400``/``k400``, ``sthv2``, ...), backbone family (``resnet``,
+    ``mobilenetv2``, ``mobileone``) and source (``mm1``, ``mm0``, ``mit`` or the display name); ``None`` matches
+    everything.
 
     Raises:
         ValueError: a value that matches no entry's field at all (a typo), listing the values there are.
