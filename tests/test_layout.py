@@ -14,16 +14,32 @@ from tsm_models import TSMConfig
 from tsm_models.models import ZOO
 
 
+def _ready(entry) -> bool:
+    """Whether this branch has ``entry``'s architecture and settings (the families of issue 12 bring the rest)."""
+    fields = set(TSMConfig.field_names()) | {"in_chans"}
+    return timm.is_model(entry.arch) and set(entry.model_args) <= fields
+
+
+READY = {name: e for name, e in ZOO.items() if _ready(e)}
+PENDING = sorted(name for name in ZOO if name not in READY)
+
+
+@pytest.mark.xfail(bool(PENDING), reason=f"zoo records of issue 12's families: {PENDING}", strict=True)
+def test_every_zoo_architecture_is_here() -> None:
+    assert PENDING == []
+
+
 def test_timm_and_tsm_models_list_the_same_names() -> None:
     assert tsm_models.list_models() == sorted(timm.list_models("tsm*"))
-    assert tsm_models.list_models(pretrained=True) == sorted(timm.list_models("tsm*", pretrained=True))
+    registered = [n for n in tsm_models.list_models(pretrained=True) if timm.is_model(ZOO[n].arch)]
+    assert registered == sorted(timm.list_models("tsm*", pretrained=True))
     assert set(tsm_models.list_models(pretrained=True)) == set(ZOO)
     assert all("." in n for n in tsm_models.list_models(pretrained=True))
 
 
 def test_every_checkpoint_is_an_arch_tag_and_its_aliases_resolve() -> None:
     for name, entry in ZOO.items():
-        assert name == f"{entry.arch}.{entry.tag}" and entry.arch in tsm_models.list_models()
+        assert name == f"{entry.arch}.{entry.tag}" and (entry.arch in tsm_models.list_models() or name not in READY)
         for alias in entry.all_aliases:
             assert tsm_models.get_zoo_entry(alias) is entry, alias
     # the seed's user names are aliases
@@ -52,9 +68,11 @@ def test_one_config_vocabulary() -> None:
     assert set(model.tsm_config.to_dict()) == set(TSMConfig.field_names())
     config = tsm_models.models._hub.model_config(model)
     assert set(config["model_args"]) == {"num_classes", *TSMConfig.field_names()}
-    for name, entry in ZOO.items():
-        assert set(entry.model_args) <= set(TSMConfig.ARCHITECTURE_FIELDS), name
-        TSMConfig(**entry.model_args)  # valid settings
+    for name, entry in READY.items():
+        # in_chans: a timm constructor argument a checkpoint fixes (the original repo's 10-channel flow stem)
+        shift_args = {k: v for k, v in entry.model_args.items() if k != "in_chans"}
+        assert set(shift_args) <= set(TSMConfig.ARCHITECTURE_FIELDS), name
+        TSMConfig(**shift_args)  # valid settings
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,9 @@ class VideoClassifier:
         protocol: test protocol; default: the zoo record's (``model.zoo_entry``), else one center-cropped
             clip of ``model.num_segments`` frames.
         device: where the model runs; default: the model's device.
-        batch_size: views per forward pass (dense sampling has 10 views per video).
+        batch_size: views per forward pass (a dense 10-clip x TenCrop protocol has 100 views per video).
+        views: ``"all"`` (the protocol's clips x crops, as upstream) or ``"single"`` (1 clip, 1 center crop:
+            :meth:`~tsm_models.ClipProtocol.single_view`, for quick use).
         num_labels: only the first ``num_labels`` classes are ranked (two sthv2 checkpoints have 339 logits
             for 174 classes); default: ``len(labels)``.
 
@@ -92,6 +94,7 @@ class VideoClassifier:
         device: str | torch.device | None = None,
         batch_size: int = 16,
         num_labels: int | None = None,
+        views: str = "all",
     ) -> None:
         self.entry: ZooEntry | None = getattr(model, "zoo_entry", None)
         if protocol is None:
@@ -101,15 +104,17 @@ class VideoClassifier:
                 protocol = ClipProtocol(num_frames=int(getattr(model, "num_segments", 8)))
         if not isinstance(protocol, ClipProtocol):
             raise TypeError(f"protocol must be a ClipProtocol, got {type(protocol).__name__}")
-        self.protocol = protocol
+        if views not in ("all", "single"):
+            raise ValueError(f"views must be 'all' or 'single', got {views!r}")
+        self.protocol = protocol.single_view() if views == "single" else protocol
         num_classes = getattr(model, "num_classes", None)
         # a zoo model given a new classifier (fine-tuning) keeps the protocol but not the class names
         entry_labels = self.entry is not None and num_classes in (None, self.entry.num_classes)
         if labels is None:
             if getattr(model, "label_names", None):  # class names learned with the weights (a fine-tuned model)
                 labels = list(model.label_names)  # type: ignore[arg-type]
-            elif entry_labels and self.entry.dataset in DATASETS:
-                labels = load_labels(self.entry.dataset)
+            elif entry_labels and self.entry.label_set in DATASETS:
+                labels = load_labels(self.entry.label_set)
             elif num_classes:
                 labels = [str(i) for i in range(num_classes)]
             else:
@@ -239,6 +244,7 @@ def predict(
     labels: Sequence[str] | None = None,
     protocol: ClipProtocol | None = None,
     device: str | torch.device | None = None,
+    views: str = "all",
 ) -> list[tuple[str, float]]:
     """Classify one video with ``model`` and its zoo record's test protocol.
 
@@ -249,8 +255,10 @@ def predict(
         labels: class names for models without a zoo record (default ``"0".."K-1"``).
         protocol: override the test protocol (sampling, crops, normalisation, view averaging).
         device: run the model there (moves the model).
+        views: ``"all"``: the protocol's views (clips x crops, ``protocol.num_views``, e.g. 100 for a dense
+            10-clip x TenCrop entry), combined as upstream; ``"single"``: 1 clip, 1 center crop (cheap).
 
     Returns:
         ``[(label, probability), ...]``, most likely first.
     """
-    return VideoClassifier(model, labels=labels, protocol=protocol, device=device)(video, topk=topk)
+    return VideoClassifier(model, labels=labels, protocol=protocol, device=device, views=views)(video, topk=topk)

@@ -2,7 +2,7 @@
 
 ``tsm-models convert-zoo --out DIR [--src-dir DIR] [--pattern GLOB]``: each entry into ``DIR/<arch.tag>/``
 (``model.safetensors``, ``config.json``, ``README.md``). Originals come from ``--src-dir`` (file names as
-released, sha256 prefix checked) or are downloaded (cached, verified).
+released, sha256 prefix checked where the name carries one) or are downloaded (cached, verified likewise).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def _local_original(entry: ZooEntry, src_dir: Path) -> Path:
     path = src_dir / entry.filename
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found (expected the released file of {entry.name})")
+    if entry.sha256_prefix is None:  # the original TSM repo's file names carry no hash
+        return path
     digest = sha256_file(path)
     if not digest.startswith(entry.sha256_prefix):
         raise ValueError(f"{path}: sha256 {digest[:8]}... does not match the released prefix {entry.sha256_prefix}")

@@ -1,4 +1,8 @@
-"""``info``: the zoo record of a checkpoint (architecture, protocol, recipe, metrics) as JSON."""
+"""``info``: the zoo record of a checkpoint (architecture, protocol, recipe, metrics) as JSON.
+
+A name that several records could claim (an upstream config name reused for several released files) is
+resolved to the newest file; the record's ``config_note`` says so.
+"""
 
 from __future__ import annotations
 

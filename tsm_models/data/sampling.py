@@ -14,13 +14,16 @@ import numpy as np
 
 from ..models.zoo import ClipProtocol, ZooEntry
 
-__all__ = ["dense_indices", "sample_frames", "sample_indices", "segment_indices"]
+__all__ = ["dense_indices", "mit_dense_indices", "sample_frames", "sample_indices", "segment_indices"]
 
 
 def _check_count(name: str, value: int, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+_DENSE_CLIPS = 10  # DenseSampleFrames num_sample_positions / the original repo's dense clips
 
 
 def _rng(rng: np.random.Generator | None) -> np.random.Generator:
@@ -152,6 +155,35 @@ def dense_indices(
     return _expand(np.asarray(offsets, dtype=np.int64), n, clip_len, frame_interval)
 
 
+def mit_dense_indices(total_frames: int, num_segments: int = 8, num_clips: int = 10) -> np.ndarray:
+    """The original TSM repo's dense test sampling (``ops/dataset.py`` ``_get_test_indices`` with ``dense_sample``).
+
+    ``num_clips`` starts ``linspace(0, max(1, 1 + N - 64) - 1, num_clips)`` (truncated to int), each followed by
+    ``num_segments`` frames ``64 // num_segments`` apart, wrapping mod N. The repo adds 1 for its 1-based file
+    names; these are 0-based positions. For one-frame segments this equals MMAction2's ``DenseSampleFrames``
+    (``sample_range=64``): same starts, same stride (tested).
+
+    Returns:
+        ``int64`` array of ``num_clips * num_segments`` 0-based positions, clip-major.
+
+    Example:
+        >>> mit_dense_indices(300).reshape(10, 8)[:, 0].tolist()
+        [0, 26, 52, 78, 104, 131, 157, 183, 209, 236]
+    """
+    n = _check_count("total_frames", total_frames, 1)
+    num_segments = _check_count("num_segments", num_segments, 1)
+    num_clips = _check_count("num_clips", num_clips, 1)
+    if num_segments > 64:
+        raise ValueError(f"num_segments must be <= 64 (the stride is 64 // num_segments), got {num_segments}")
+    sample_pos = max(1, 1 + n - 64)
+    t_stride = 64 // num_segments
+    start_list = np.linspace(0, sample_pos - 1, num=num_clips, dtype=int)
+    offsets: list[int] = []
+    for start_idx in start_list.tolist():
+        offsets += [(idx * t_stride + start_idx) % n for idx in range(num_segments)]
+    return np.asarray(offsets, dtype=np.int64)
+
+
 def sample_indices(
     protocol: ClipProtocol | ZooEntry,
     total_frames: int,
@@ -161,8 +193,12 @@ def sample_indices(
     """Frame positions for a video of ``total_frames`` frames under a zoo record's sampling protocol.
 
     * ``sampling="uniform"``: ``SampleFrames(clip_len, frame_interval, num_frames // clip_len)``; with
-      ``num_clips=2`` (test) the second view is MMAction2's ``twice_sample`` (unshifted segment starts).
-    * ``sampling="dense"``: ``DenseSampleFrames`` with ``num_sample_positions=num_clips`` (10 for the zoo).
+      ``num_clips=2`` (test) the second clip is ``twice_sample`` (the unshifted segment starts; the same in
+      MMAction2 and the original repo).
+    * ``sampling="dense"``: ``num_clips`` clips spread over the video: MMAction2's ``DenseSampleFrames``
+      (``num_sample_positions=num_clips``), or with ``geometry="mit"`` the original repo's dense sampling
+      (:func:`mit_dense_indices`). ``num_clips=1`` (:meth:`ClipProtocol.single_view`) is the middle one of
+      the 10 upstream clips (clip 5), so the cheap single view is one of the protocol's own views.
 
     Args:
         protocol: a :class:`~tsm_models.zoo.ClipProtocol` or a :class:`~tsm_models.ZooEntry`.
@@ -171,7 +207,7 @@ def sample_indices(
         rng: random generator for training.
 
     Returns:
-        ``int64`` array of ``views * num_frames`` 0-based positions, view-major.
+        ``int64`` array of ``num_clips * num_frames`` 0-based positions, clip-major.
     """
     p = protocol.protocol if isinstance(protocol, ZooEntry) else protocol
     if not isinstance(p, ClipProtocol):
@@ -188,13 +224,16 @@ def sample_indices(
             )
         return sample_frames(total_frames, p.clip_len, p.frame_interval, segments, twice_sample=p.num_clips == 2)
     if p.sampling == "dense":
-        return dense_indices(
-            total_frames,
-            p.clip_len,
-            p.frame_interval,
-            segments,
-            num_sample_positions=p.num_clips,
-            test_mode=not train,
-            rng=rng,
-        )
+        if train:
+            return dense_indices(total_frames, p.clip_len, p.frame_interval, segments, test_mode=False, rng=rng)
+        positions = _DENSE_CLIPS if p.num_clips == 1 else p.num_clips
+        if p.geometry == "mit":
+            if p.clip_len != 1 or p.frame_interval != 1:
+                raise ValueError("the original repo's dense sampling takes one-frame segments (clip_len=1)")
+            inds = mit_dense_indices(total_frames, segments, positions)
+        else:
+            inds = dense_indices(total_frames, p.clip_len, p.frame_interval, segments, num_sample_positions=positions)
+        if p.num_clips == 1:
+            return inds.reshape(positions, p.num_frames)[positions // 2].copy()
+        return inds
     raise ValueError(f"unknown sampling {p.sampling!r}; expected 'uniform' or 'dense'")

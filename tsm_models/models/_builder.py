@@ -61,7 +61,9 @@ def _zoo_cfg(entry: ZooEntry, **family: Any) -> dict[str, Any]:
         mean=tuple(m / 255 for m in p.mean),
         std=tuple(s / 255 for s in p.std),
         origin_url=entry.url,
-        description=f"TSM {entry.arch} trained on {entry.dataset} ({entry.source} {entry.config})",
+        description=(
+            f"TSM {entry.arch} trained on {entry.dataset} ({entry.source_name} {entry.config or entry.file_stem})"
+        ),
         notes=entry.notes,
         license=entry.license,
         **family,

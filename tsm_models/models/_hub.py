@@ -69,8 +69,8 @@ def model_config(model: nn.Module) -> dict[str, Any]:
         "tsm_models": {"version": __version__, "zoo_entry": entry.to_dict() if entry is not None else None},
     }
     names = getattr(model, "label_names", None)
-    if names is None and entry is not None and entry.dataset in DATASETS and model.num_classes == entry.num_classes:
-        names = load_labels(entry.dataset)
+    if names is None and entry is not None and entry.label_set in DATASETS and model.num_classes == entry.num_classes:
+        names = load_labels(entry.label_set)
     if names is not None:
         config["label_names"] = list(names)
     return config

@@ -40,7 +40,7 @@ def _front_matter(config: dict[str, Any], entry: ZooEntry | None, base: str) -> 
     ]
     if base:
         lines.append(f"base_model: timm/{base}")
-    if entry is not None and entry.metrics is not None:
+    if entry is not None and entry.metrics is not None and entry.metrics.top1 is not None:
         lines += [
             "model-index:",
             f"- name: {entry.name}",
@@ -48,42 +48,51 @@ def _front_matter(config: dict[str, Any], entry: ZooEntry | None, base: str) -> 
             "  - task: {type: video-classification}",
             f"    dataset: {{name: {DATASET_NAMES.get(entry.dataset, entry.dataset)}, type: {entry.dataset}}}",
             "    metrics:",
-            f"    - {{type: top-1 accuracy, value: {entry.metrics.top1}}}",
-            f"    - {{type: top-5 accuracy, value: {entry.metrics.top5}}}",
+            *(
+                f"    - {{type: {kind} accuracy, value: {value}}}"
+                for kind, value in (("top-1", entry.metrics.top1), ("top-5", entry.metrics.top5))
+                if value is not None
+            ),
         ]
     return "\n".join([*lines, "---", ""])
 
 
 def _entry_sections(entry: ZooEntry, num_classes: int, num_segments: int) -> list[str]:
     p, m = entry.protocol, entry.metrics
+    upstream = f"`{entry.config}`" if entry.config else f"`{entry.filename}`"
+    digest = f"sha256 `{entry.sha256_prefix}...`" if entry.sha256_prefix else "no sha256 in its file name"
+    log = f", [training log]({entry.log_url})" if entry.log_url else ""
     out = [
-        f"Converted from MMAction2 `{entry.config}` ({entry.released}), [original checkpoint]({entry.url}) "
-        f"(sha256 `{entry.sha256_prefix}...`), [training log]({entry.log_url}).\n",
+        f"Converted from {entry.source_name} {upstream} ({entry.released or 'undated'}), "
+        f"[original checkpoint]({entry.url}) ({digest}){log}.\n",
     ]
+    views = (
+        f"{p.num_views} view(s) = {p.num_clips} clip(s) x {p.num_crops} {p.crop} crop(s) of {p.crop_size}, "
+        f"{p.num_frames} frames per clip, {p.sampling} sampling, views combined by {p.average_clips} averaging"
+    )
     if m is not None:
-        out += [
-            "## Metrics\n",
-            "| | top-1 | top-5 |\n|---|---|---|",
-            f"| MMAction2 (reported) | {m.top1} | {m.top5} |",
-            f"| original TSM code, same settings | {m.reference_top1} | {m.reference_top5} |\n",
-            f"Test protocol: {p.num_clips} clip(s) x {p.num_frames} frames, {p.sampling} sampling, "
-            f"{p.num_crops} {p.crop} crop(s); trained on {m.resolution} frames.\n",
-        ]
-    names = load_labels(entry.dataset) if entry.dataset in DATASETS else []
+        out += ["## Metrics\n", "| | top-1 | top-5 |\n|---|---|---|"]
+        out.append(f"| {entry.source_name} (published) | {m.top1} | {m.top5} |")
+        if m.top1_efficient is not None:
+            out.append(f"| same, 1 clip x center crop | {m.top1_efficient} | {m.top5_efficient} |")
+        if m.reference_top1 is not None:
+            out.append(f"| original TSM code, same settings | {m.reference_top1} | {m.reference_top5} |")
+        out.append(f"\nTest protocol: {views}" + (f"; trained on {m.resolution} frames.\n" if m.resolution else ".\n"))
+    names = load_labels(entry.label_set) if entry.label_set in DATASETS else []
     out += [
         "## Labels\n",
-        f"{DATASET_NAMES.get(entry.dataset, entry.dataset)}: {entry.num_labels} named classes "
-        f"(`tsm_models.load_labels({entry.dataset!r})`, also `label_names` in `config.json`); first: "
-        + ", ".join(f"`{n}`" for n in names[:5])
-        + ".",
+        f"{DATASET_NAMES.get(entry.dataset, entry.dataset)}: {entry.num_labels} named classes in this "
+        f"checkpoint's order (`tsm_models.load_labels({entry.label_set!r})`, also `label_names` in `config.json`); "
+        "first: " + ", ".join(f"`{n}`" for n in names[:5]) + ".",
     ]
     if num_classes != entry.num_labels:
         out.append(f"The classifier has {num_classes} outputs; only indices 0..{entry.num_labels - 1} are named.")
+    order = "BGR (channels swapped from RGB)" if p.channel_order == "bgr" else "RGB"
     out += [
         "\n## Preprocessing\n",
-        f"RGB frames, {p.sampling} sampling of {p.num_frames} frames per clip, resize the short side to "
-        f"{p.resize_short} (bilinear), {p.crop} crop {p.crop_size}x{p.crop_size}, normalise with mean "
-        f"{list(p.mean)} and std {list(p.std)} on the 0-255 scale. Input `(B, T, 3, H, W)` with T = "
+        f"{order} frames, {p.sampling} sampling of {p.num_frames} frames per clip, resize the short side to "
+        f"{p.resize_short} ({p.geometry} geometry), {p.crop} crop {p.crop_size}x{p.crop_size}, normalise with mean "
+        f"{list(p.mean)} and std {list(p.std)} on the 0-255 scale. Input `(B, T, C, H, W)` with T = "
         f"{p.num_frames}; the shift groups every {num_segments} frames.\n",
     ]
     out += [f"Note: {n}\n" for n in entry.notes]

@@ -139,16 +139,25 @@ def load_checkpoint_into(model: nn.Module, ckpt: Checkpoint, expected_classes: i
     _load_converted(model, convert_checkpoint(model, ckpt, expected_classes), f"{ckpt.path} ({ckpt.layout} layout)")
 
 
-def _sha256_prefix(url: str, entry: ZooEntry) -> str:
+def _sha256_prefix(url: str, entry: ZooEntry) -> str | None:
+    """The sha256 prefix in the file name (MMAction2 names carry one), else the record's (``None`` for the
+    original TSM repo's files, whose downloads cannot be checked)."""
     found = re.search(r"-([0-9a-f]{8,64})\.pth(?:\.tar)?$", url.rsplit("/", 1)[-1])
     return found.group(1) if found else entry.sha256_prefix
+
+
+def _cache_name(entry: ZooEntry, url: str) -> str:
+    prefix = _sha256_prefix(url, entry)
+    return f"{entry.name}-{prefix}.safetensors" if prefix else f"{entry.name}.safetensors"
 
 
 def _from_url(model: nn.Module, entry: ZooEntry, url: str, dest: Path, progress: bool) -> dict[str, torch.Tensor]:
     """Download the original checkpoint, convert and check it once, cache the result; return it."""
     prefix = _sha256_prefix(url, entry)
     pth = dest.parent / url.rsplit("/", 1)[-1]
-    if pth.is_file() and not sha256_file(pth).startswith(prefix):
+    if prefix is None:
+        _logger.warning("%s carries no sha256 in its name: the download cannot be checked", url)
+    elif pth.is_file() and not sha256_file(pth).startswith(prefix):
         _logger.warning("removing %s: its sha256 does not start with %s", pth, prefix)
         pth.unlink()
     if not pth.is_file():
@@ -194,7 +203,7 @@ def resolve_pretrained(
         ValueError: a download failed its sha256 check, or a checkpoint does not match the record.
     """
     url = url or entry.url
-    cached = get_cache_dir(cache_dir) / f"{entry.name}-{_sha256_prefix(url, entry)}.safetensors"
+    cached = get_cache_dir(cache_dir) / _cache_name(entry, url)
     if cached.is_file():
         return str(cached), convert_checkpoint(model, read_checkpoint(cached), entry.num_classes)
     tried = [f"local cache: {cached} does not exist"]

@@ -1,12 +1,16 @@
 """The model zoo: one frozen record per released TSM checkpoint (plain data, standard library only).
 
-This module is the only place where zoo facts live (URLs, hashes, architecture settings, test protocol,
-training recipe, published figures). ``MODEL_ZOO.md`` is generated from it
-(``python -m tsm_models zoo --markdown``), and the timm pretrained cfgs (``arch.tag``) are derived from it.
+This module holds the schema and the lookups; the records themselves live beside it, one data module per
+source (``_zoo_mm1.py``: MMAction2 1.x, ``_zoo_mm0.py``: MMAction2 0.x, ``_zoo_mit.py``: the original
+mit-han-lab/temporal-shift-module), as plain dicts (research notes: ``research/zoo_landscape.md``).
+``MODEL_ZOO.md`` is generated from it (``python -m tsm_models zoo --markdown``), and the timm pretrained cfgs
+(``arch.tag``) are derived from it.
 
-Names: every checkpoint is ``arch.tag`` (timm's convention, e.g. ``tsm_r50.mm0_8f_340x256_k400``); its
-aliases (this library's older names such as ``tsm_r50_1x1x8_kinetics400``, the upstream config name and
-the upstream file stem) resolve to it.
+Names: every checkpoint is ``arch.tag`` (timm's convention, e.g. ``tsm_r50.mm1_8f_k400``); tags read
+``{source}_{frames}f[_{variant}...]_{dataset}`` with source ``mm1`` | ``mm0`` | ``mit``. Aliases resolve to it:
+this library's older user names (``tsm_r50_1x1x8_kinetics400``...), the upstream file stem (unique by
+construction) and the upstream config name where it names one file; a config name that several released files
+share means the newest of them (:attr:`ZooEntry.config_note` says so).
 """
 
 from __future__ import annotations
@@ -17,47 +21,153 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ZOO", "ClipProtocol", "Metrics", "TrainRecipe", "ZooEntry", "find_entry", "resolve_alias"]
+from . import _zoo_mit, _zoo_mm0, _zoo_mm1
 
-_URL_ROOT = "https://openmmlab.oss-accelerate.aliyuncs.com/mmaction/recognition/tsm"
+__all__ = [
+    "SOURCES",
+    "ZOO",
+    "ClipProtocol",
+    "Metrics",
+    "TrainRecipe",
+    "ZooEntry",
+    "find_entry",
+    "resolve_alias",
+    "select_entries",
+]
+
 HF_HUB_NAMESPACE = "tsm-models"
 # ImageNet mean/std on the 0-255 scale, RGB (MMAction2 img_norm_cfg, to_bgr=False).
 MEAN_255 = (123.675, 116.28, 103.53)
 STD_255 = (58.395, 57.12, 57.375)
 
+# Source code -> display name. The code is the first token of a tag.
+SOURCES: dict[str, str] = {
+    "mm1": "MMAction2 1.x",
+    "mm0": "MMAction2 0.x",
+    "mit": "mit-han-lab/temporal-shift-module",
+}
+# Weight licenses as the upstream repositories state them (the weights carry no license file of their own).
+LICENSES: dict[str, str] = {
+    "mm1": "apache-2.0",
+    "mm0": "apache-2.0",
+    "mit": "mit",
+}
+LICENSE_NOTES: dict[str, str] = {
+    "mm1": "open-mmlab/mmaction2 is Apache-2.0; the checkpoints are published with it, no separate license.",
+    "mm0": "open-mmlab/mmaction2 is Apache-2.0; the checkpoints are published with it, no separate license.",
+    "mit": "mit-han-lab/temporal-shift-module is MIT (its LICENSE); the checkpoints are linked from its README, "
+    "no separate license.",
+}
+
+SAMPLINGS = ("uniform", "dense")
+CROPS: dict[str, int] = {"center": 1, "three": 3, "ten": 10, "full_res": 3}
+GEOMETRIES = ("mmaction2", "mit")
+AVERAGE_CLIPS = ("score", "prob")
+CHANNEL_ORDERS = ("rgb", "bgr")
+MODALITIES = ("rgb", "flow")
+
 
 @dataclass(frozen=True)
 class ClipProtocol:
     """How frames are sampled and preprocessed: the test pipeline of the published accuracy (and, with
-    ``train=True`` in :mod:`tsm_models.data`, the training sampling)."""
+    ``train=True`` in :mod:`tsm_models.data`, the training sampling).
 
-    sampling: str = "uniform"  # "uniform" (SampleFrames test_mode) or "dense" (DenseSampleFrames)
-    num_frames: int = 8  # frames per clip (clip_len * num_clips in MMAction2 1x1xN notation)
+    Views: ``num_clips`` clips in time x ``num_crops`` crops (:attr:`num_views`), ordered crop-major as
+    upstream (all clips of crop 0, then crop 1, ...); each view is one ``(num_frames, C, S, S)`` input.
+
+    Attributes:
+        sampling: ``"uniform"`` (MMAction2 ``SampleFrames`` test mode / the original repo's segment middles;
+            ``num_clips=2`` is ``twice_sample``) or ``"dense"`` (``num_clips`` starts spread over the video,
+            frames ``64 // num_frames`` apart: MMAction2 ``DenseSampleFrames``, the original ``dense_sample``).
+        num_frames: frames per clip (``1x1xN`` in MMAction2 notation).
+        num_clips: clips in time (uniform: 1, or 2 for twice_sample; dense: 10).
+        crop: ``"center"`` (1), ``"three"`` (MMAction2 ``ThreeCrop``: 3 crops as large as the short side),
+            ``"ten"`` (MMAction2 ``TenCrop`` / original ``GroupOverSample``: 4 corners + center, each followed
+            by its flip), ``"full_res"`` (original ``GroupFullResSample``: left, right, center at 1/2 height).
+        num_crops: crops per clip; fixed by ``crop`` (filled in when omitted).
+        resize_short: short side after resizing.
+        crop_size: side of the (square) crops.
+        mean, std: per-channel statistics on the 0-255 scale (one value for all channels when of length 1).
+        average_clips: how the views' outputs combine: ``"score"`` (mean of logits) or ``"prob"`` (mean of
+            per-view softmax), as upstream.
+        geometry: ``"mmaction2"`` (OpenCV-style resize ``int(s * f + 0.5)``, no antialias; center crop at
+            ``(W - S) // 2``) or ``"mit"`` (torchvision on PIL images: ``Resize`` truncates the long side and
+            antialiases; ``CenterCrop`` rounds its offsets).
+        channel_order: ``"rgb"``, or ``"bgr"`` for a model fed OpenCV frames unswapped (the original online
+            demo): RGB input is swapped before normalising with ``mean``/``std`` as given.
+        modality: ``"rgb"`` or ``"flow"`` (stacks of optical-flow frames the caller supplies; not decoded here).
+        input_format, start_index, filename_tmpl: how the upstream test set stored frames.
+    """
+
+    sampling: str = "uniform"
+    num_frames: int = 8
     clip_len: int = 1
     frame_interval: int = 1
-    num_clips: int = 1  # views in time (dense: 10 clips of num_frames)
-    crop: str = "center"  # "center" | "three"
-    num_crops: int = 1
-    resize_short: int = 256  # Resize(scale=(-1, 256)), bilinear
+    num_clips: int = 1
+    crop: str = "center"
+    num_crops: int | None = None
+    resize_short: int = 256
     crop_size: int = 224
-    mean: tuple[float, float, float] = MEAN_255  # RGB, 0-255 scale
-    std: tuple[float, float, float] = STD_255
-    average_clips: str = "score"  # 2020 code: logits averaged over all frames of all views
-    input_format: str = "rawframes"  # "rawframes" (img_00001.jpg, start_index 1) or "video"
+    mean: tuple[float, ...] = MEAN_255
+    std: tuple[float, ...] = STD_255
+    average_clips: str = "score"
+    geometry: str = "mmaction2"
+    channel_order: str = "rgb"
+    modality: str = "rgb"
+    input_format: str = "rawframes"
     start_index: int = 1
     filename_tmpl: str = "img_{:05}.jpg"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("sampling", self.sampling, SAMPLINGS),
+            ("crop", self.crop, tuple(CROPS)),
+            ("geometry", self.geometry, GEOMETRIES),
+            ("average_clips", self.average_clips, AVERAGE_CLIPS),
+            ("channel_order", self.channel_order, CHANNEL_ORDERS),
+            ("modality", self.modality, MODALITIES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"ClipProtocol.{name} must be one of {allowed}, got {value!r}")
+        crops = CROPS[self.crop]
+        if self.num_crops is None:
+            object.__setattr__(self, "num_crops", crops)
+        elif self.num_crops != crops:
+            raise ValueError(f"crop={self.crop!r} gives {crops} crop(s), got num_crops={self.num_crops}")
+        for name in ("num_frames", "clip_len", "frame_interval", "num_clips", "resize_short", "crop_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ClipProtocol.{name} must be an int >= 1, got {value!r}")
+        if self.sampling == "uniform" and self.num_clips not in (1, 2):
+            raise ValueError(f"uniform sampling has 1 clip (or 2 with twice_sample), got num_clips={self.num_clips}")
+        if len(self.mean) != len(self.std) or not self.mean:
+            raise ValueError(f"mean and std must have the same length >= 1, got {self.mean} and {self.std}")
+
+    @property
+    def num_views(self) -> int:
+        """Views per video: clips x crops."""
+        return self.num_clips * int(self.num_crops or 1)
+
+    def single_view(self) -> ClipProtocol:
+        """The cheap variant: 1 clip, 1 center crop of ``min(crop_size, 224)`` (same resize, normalisation,
+        geometry and channel order). For dense sampling the one clip starts in the middle of the range of
+        dense starts (see :func:`tsm_models.data.sampling.sample_indices`)."""
+        return dataclasses.replace(self, num_clips=1, crop="center", num_crops=1, crop_size=min(self.crop_size, 224))
 
 
 @dataclass(frozen=True)
 class TrainRecipe:
-    """Summary of the MMAction2 training config that produced the checkpoint."""
+    """Summary of the training config that produced the checkpoint (``None`` fields: not published)."""
 
-    lr: float  # for 8 GPUs x videos_per_gpu clips
-    weight_decay: float
+    lr: float | None  # for gpus x videos_per_gpu clips
+    weight_decay: float | None
     lr_steps: tuple[int, ...]
-    epochs: int
-    videos_per_gpu: int
+    epochs: int | None
+    videos_per_gpu: int | None
     flip: bool
+    warmup_epochs: int = 0
+    gpus: int | None = 8
+    batch_size: int | None = None  # total, where the source gives only that
     momentum: float = 0.9
     grad_clip_norm: float = 20.0
     optimizer: str = "SGD, TSM param groups (fc weight lr x5, fc bias lr x10)"
@@ -68,17 +178,23 @@ class TrainRecipe:
 
 @dataclass(frozen=True)
 class Metrics:
-    """Figures published on the MMAction2 TSM model-zoo page."""
+    """Published figures (``None``: not published). ``top1``/``top5`` are measured with the entry's protocol."""
 
-    top1: float
-    top5: float
-    reference_top1: float  # same settings trained with the original TSM repo
-    reference_top5: float
-    gpu_mem_mb: int
+    top1: float | None = None
+    top5: float | None = None
+    reference_top1: float | None = None  # MMAction2 0.x: same settings trained with the original TSM repo
+    reference_top5: float | None = None
+    gpu_mem_mb: int | None = None
     inference_time: float | None = None  # video/s, 1 GPU, batch 1, model time only
     inference_frames: str | None = None  # e.g. "8x1 frames"
-    resolution: str = "340x256"  # of the frames the model was trained on
-    gpus: str = "8"
+    resolution: str | None = None  # of the frames the model was trained on
+    gpus: str | None = None
+    top1_efficient: float | None = None  # Something-Something / Jester: 1 clip x center crop
+    top5_efficient: float | None = None
+    top1_10crop: float | None = None  # original repo, Kinetics uniform models: --test_crops=10
+    views: str | None = None  # the views of top1 as the source words them
+    flops: str | None = None
+    params: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,19 +203,20 @@ class ZooEntry:
 
     arch: str  # architecture (timm entrypoint) registered here, e.g. "tsm_r50"
     tag: str  # checkpoint tag: the timm name is f"{arch}.{tag}"
-    source: str  # who released it, e.g. "mmaction2-0.x"
-    config: str  # upstream config name (also accepted as an alias)
-    released: str  # date in the checkpoint file name
+    source: str  # "mm1" | "mm0" | "mit" (SOURCES)
+    config: str | None  # upstream config name (None: the source has no configs)
+    released: str | None  # date in the checkpoint file name, YYYY-MM-DD (None: the name has none)
     # weights
     url: str
-    sha256_prefix: str  # first 8 hex digits of the file's sha256, as in the file name
-    log_url: str
+    sha256_prefix: str | None  # hex digits of the file's sha256 in its name (None: the name has none)
+    log_url: str | None
     num_classes: int
-    # architecture: the TSMConfig fields whose values differ from TSMConfig's defaults (fixed by the checkpoint)
+    # architecture: the TSMConfig fields (and timm kwargs such as in_chans) that differ from the defaults
     model_args: Mapping[str, Any] = field(default_factory=dict)
     # data
-    dataset: str = "kinetics400"  # name of the packaged label list
-    num_labels: int = 400  # named classes; logits beyond this index never had training targets
+    dataset: str = "kinetics400"  # dataset key (DATASET_NAMES)
+    labels: str | None = None  # packaged label list in the checkpoint's own class order (default: dataset)
+    num_labels: int | None = None  # named classes (default num_classes); logits beyond never had targets
     protocol: ClipProtocol = field(default_factory=ClipProtocol)
     recipe: TrainRecipe | None = None
     metrics: Metrics | None = None
@@ -108,10 +225,35 @@ class ZooEntry:
     license: str = "apache-2.0"
     paper: str = "arXiv:1811.08383"
 
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"ZooEntry.source must be one of {tuple(SOURCES)}, got {self.source!r}")
+        if self.num_labels is None:
+            object.__setattr__(self, "num_labels", self.num_classes)
+
     @property
     def name(self) -> str:
         """The timm-style checkpoint name ``arch.tag``."""
         return f"{self.arch}.{self.tag}"
+
+    @property
+    def label_set(self) -> str:
+        """Name of the packaged label list in this checkpoint's class order."""
+        return self.labels or self.dataset
+
+    @property
+    def source_name(self) -> str:
+        return SOURCES[self.source]
+
+    @property
+    def family(self) -> str:
+        """Backbone family: ``resnet``, ``mobilenetv2``, ``mobileone`` (non-local ResNets: ``resnet``)."""
+        base = self.arch.removeprefix("tsm_")
+        if base.startswith("mobilenetv2"):
+            return "mobilenetv2"
+        if base.startswith("mobileone"):
+            return "mobileone"
+        return "resnet"
 
     @property
     def file_stem(self) -> str:
@@ -120,7 +262,7 @@ class ZooEntry:
 
     @property
     def filename(self) -> str:
-        """File name of the original checkpoint (``<config>_<date>-<sha256 prefix>.pth``)."""
+        """File name of the original checkpoint."""
         return self.url.rsplit("/", 1)[-1]
 
     @property
@@ -135,198 +277,98 @@ class ZooEntry:
 
     @property
     def all_aliases(self) -> tuple[str, ...]:
-        """Every other name of the entry: its aliases, upstream config name and file stem."""
-        return tuple(dict.fromkeys((*self.aliases, self.config, self.file_stem)))
+        """Every other name of the entry: its aliases, its file stem and its config name where it owns it."""
+        names = [*self.aliases, self.file_stem]
+        if self.config is not None and _CONFIG_OWNER.get(self.config) == self.name:
+            names.append(self.config)
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def config_note(self) -> str | None:
+        """Says what the upstream config name means when several released files share it."""
+        if self.config is None:
+            return None
+        sharing = _CONFIG_FILES.get(self.config, ())
+        if len(sharing) < 2:
+            return None
+        owner = _CONFIG_OWNER[self.config]
+        others = ", ".join(n for n in sharing if n != self.name)
+        shared = f"The config name {self.config} is shared by {len(sharing)} released files"
+        if owner == self.name:
+            return f"{shared}; it means this one, the newest (the others: {others})."
+        return f"{shared}; it means the newest, {owner}, not this one."
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (JSON-serialisable) of the record, with derived fields."""
         out = dataclasses.asdict(self)
-        out.update(name=self.name, filename=self.filename, hf_hub_id=self.hf_hub_id, model_args=dict(self.model_args))
+        out.update(
+            name=self.name,
+            filename=self.filename,
+            hf_hub_id=self.hf_hub_id,
+            model_args=dict(self.model_args),
+            label_set=self.label_set,
+            num_views=self.protocol.num_views,
+            aliases=list(self.all_aliases),
+            source_name=self.source_name,
+            family=self.family,
+            config_note=self.config_note,
+        )
         return out
 
 
-def _url(directory: str, filename: str) -> str:
-    return f"{_URL_ROOT}/{directory}/{filename}"
+def _iso(date: str | None) -> str | None:
+    if date is None or "-" in date:
+        return date
+    return f"{date[:4]}-{date[4:6]}-{date[6:8]}"
 
 
-_K400 = dict(dataset="kinetics400", num_labels=400, num_classes=400)
-_NOTE_16F = (
-    "The June-2020 16-frame config left the backbone's num_segments at its default 8: the shift works on two "
-    "independent groups of 8 frames and the head averages all 16 logits. Built here with num_segments=8 and fed "
-    "16 frames (num_frames=16), which is what the checkpoint was trained and evaluated with."
-)
-_NOTE_339 = (
-    "The June-2020 sthv2 configs set num_classes=339 (fixed to 174 and retrained in September 2020): the "
-    "classifier has 339 rows, of which only 0..173 correspond to sthv2 labels. All 339 logits are kept to "
-    "reproduce MMAction2; predictions only rank the 174 named classes."
-)
+def _hash_in_name(filename: str) -> str | None:
+    stem = filename.removesuffix(".tar").removesuffix(".pth")
+    tail = stem.rsplit("-", 1)[-1] if "-" in stem else ""
+    return tail if len(tail) == 8 and all(c in "0123456789abcdef" for c in tail) else None
 
-_ENTRIES: tuple[ZooEntry, ...] = (
-    ZooEntry(
-        config="tsm_r50_1x1x8_50e_kinetics400_rgb",
-        arch="tsm_r50",
-        tag="mm0_8f_340x256_k400",
-        source="mmaction2-0.x",
-        released="2020-06-07",
-        url=_url("tsm_r50_1x1x8_50e_kinetics400_rgb", "tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth"),
-        sha256_prefix="af7fb746",
-        log_url=_url("tsm_r50_1x1x8_50e_kinetics400_rgb", "20200607_211800.log"),
-        **_K400,
-        recipe=TrainRecipe(lr=0.01, weight_decay=1e-4, lr_steps=(20, 40), epochs=50, videos_per_gpu=8, flip=True),
-        metrics=Metrics(70.24, 89.56, 70.36, 89.49, 7079, 74.0, "8x1 frames", "340x256", "8"),
-        aliases=("tsm_r50_1x1x8_kinetics400",),
-    ),
-    ZooEntry(
-        config="tsm_r50_video_1x1x8_50e_kinetics400_rgb",
-        arch="tsm_r50",
-        tag="mm0_8f_video_k400",
-        source="mmaction2-0.x",
-        released="2020-07-02",
-        url=_url(
-            "tsm_r50_video_1x1x8_100e_kinetics400_rgb", "tsm_r50_video_1x1x8_100e_kinetics400_rgb_20200702-a77f4328.pth"
-        ),
-        sha256_prefix="a77f4328",
-        log_url=_url("tsm_r50_video_1x1x8_100e_kinetics400_rgb", "tsm_r50_video_2d_1x1x8_50e_kinetics400_rgb.log"),
-        **_K400,
-        protocol=ClipProtocol(input_format="video", start_index=0),
-        recipe=TrainRecipe(lr=0.02, weight_decay=1e-4, lr_steps=(20, 40), epochs=50, videos_per_gpu=8, flip=True),
-        metrics=Metrics(70.25, 89.66, 70.36, 89.49, 7077, 74.0, "8x1 frames", "short-side 256", "8"),
-        aliases=(
-            "tsm_r50_video_1x1x8_kinetics400",
-            "tsm_r50_video_1x1x8_100e_kinetics400_rgb",
-        ),
-        notes=("The checkpoint file says 100e but the run was 50 epochs (its log is named ..._50e_...).",),
-    ),
-    ZooEntry(
-        config="tsm_r50_dense_1x1x8_100e_kinetics400_rgb",
-        arch="tsm_r50",
-        tag="mm0_8f_dense_340x256_k400",
-        source="mmaction2-0.x",
-        released="2020-06-26",
-        url=_url(
-            "tsm_r50_dense_1x1x8_100e_kinetics400_rgb", "tsm_r50_dense_1x1x8_100e_kinetics400_rgb_20200626-91a54551.pth"
-        ),
-        sha256_prefix="91a54551",
-        log_url=_url("tsm_r50_dense_1x1x8_100e_kinetics400_rgb", "20200626_213415.log"),
-        **_K400,
-        protocol=ClipProtocol(sampling="dense", num_clips=10),
-        recipe=TrainRecipe(
-            lr=0.02,
-            weight_decay=1e-4,
-            lr_steps=(40, 80),
-            epochs=100,
-            videos_per_gpu=8,
-            flip=True,
-            train_sampling="DenseSampleFrames(1, 1, 8), sample_range 64",
-        ),
-        metrics=Metrics(72.9, 90.44, 72.22, 90.37, 7079, 11.5, "8x10 frames", "340x256", "8x4"),
-        notes=("Dense test protocol: 10 clips of 8 frames 8 apart, starts spread over the video (80 frames).",),
-        aliases=("tsm_r50_dense_1x1x8_kinetics400",),
-    ),
-    ZooEntry(
-        config="tsm_r50_1x1x16_50e_kinetics400_rgb",
-        arch="tsm_r50",
-        tag="mm0_16f_seg8_340x256_k400",
-        source="mmaction2-0.x",
-        released="2020-06-07",
-        url=_url("tsm_r50_1x1x16_50e_kinetics400_rgb", "tsm_r50_1x1x16_50e_kinetics400_rgb_20200607-f731bffc.pth"),
-        sha256_prefix="f731bffc",
-        log_url=_url("tsm_r50_1x1x16_50e_kinetics400_rgb", "20200607_221310.log"),
-        **_K400,
-        protocol=ClipProtocol(num_frames=16),
-        recipe=TrainRecipe(
-            lr=0.0075,
-            weight_decay=1e-4,
-            lr_steps=(20, 40),
-            epochs=50,
-            videos_per_gpu=6,
-            flip=True,
-            train_sampling="SampleFrames(1, 1, 16), random offset per segment",
-        ),
-        metrics=Metrics(71.69, 90.4, 70.67, 89.98, 10404, 47.0, "16x1 frames", "340x256", "8"),
-        notes=(_NOTE_16F,),
-        aliases=("tsm_r50_1x1x16_kinetics400",),
-    ),
-    ZooEntry(
-        config="tsm_r50_1x1x8_50e_sthv1_rgb",
-        arch="tsm_r50",
-        tag="mm0_8f_200616_sthv1",
-        source="mmaction2-0.x",
-        released="2020-06-16",
-        url=_url("tsm_r50_1x1x8_50e_sthv1_rgb", "tsm_r50_1x1x8_50e_sthv1_rgb_20200616-3417f361.pth"),
-        sha256_prefix="3417f361",
-        log_url=_url("tsm_r50_1x1x8_50e_sthv1_rgb", "20200616_022852.log"),
-        num_classes=174,
-        dataset="sthv1",
-        num_labels=174,
-        protocol=ClipProtocol(filename_tmpl="{:05}.jpg"),
-        recipe=TrainRecipe(lr=0.01, weight_decay=5e-4, lr_steps=(20, 40), epochs=50, videos_per_gpu=8, flip=False),
-        metrics=Metrics(44.62, 75.51, 42.08, 72.66, 7077, None, None, "short-side 100", "8"),
-        notes=(
-            "Class indices follow MMAction2's sthv1 label map (the official csv line order); the original TSM "
-            "repo sorts sthv1 classes alphabetically, so its sthv1 checkpoints index classes differently.",
-        ),
-        aliases=("tsm_r50_1x1x8_sthv1",),
-    ),
-    ZooEntry(
-        config="tsm_r50_1x1x16_50e_sthv2_rgb",
-        arch="tsm_r50",
-        tag="mm0_16f_seg8_c339_sthv2",
-        source="mmaction2-0.x",
-        released="2020-06-21",
-        url=_url("tsm_r50_1x1x16_50e_sthv2_rgb", "tsm_r50_1x1x16_50e_sthv2_rgb_20200621-60ff441a.pth"),
-        sha256_prefix="60ff441a",
-        log_url=_url("tsm_r50_1x1x16_50e_sthv2_rgb", "20200621_101921.log"),
-        num_classes=339,
-        dataset="sthv2",
-        num_labels=174,
-        protocol=ClipProtocol(num_frames=16, filename_tmpl="{:06}.jpg"),
-        recipe=TrainRecipe(
-            lr=0.0075,
-            weight_decay=5e-4,
-            lr_steps=(20, 40),
-            epochs=50,
-            videos_per_gpu=6,
-            flip=False,
-            train_sampling="SampleFrames(1, 1, 16), random offset per segment",
-        ),
-        metrics=Metrics(57.68, 83.65, 56.57, 84.30, 10400, None, None, "short-side 240", "8"),
-        notes=(_NOTE_16F, _NOTE_339),
-        aliases=("tsm_r50_1x1x16_sthv2",),
-    ),
-    ZooEntry(
-        config="tsm_r101_1x1x8_50e_sthv2_rgb",
-        arch="tsm_r101",
-        tag="mm0_8f_c339_sthv2",
-        source="mmaction2-0.x",
-        released="2020-06-25",
-        url=_url("tsm_r101_1x1x8_50e_sthv2_rgb", "tsm_r101_1x1x8_50e_sthv2_rgb_20200625-df82f5e6.pth"),
-        sha256_prefix="df82f5e6",
-        log_url=_url("tsm_r101_1x1x8_50e_sthv2_rgb", "20200625_224131.log"),
-        num_classes=339,
-        model_args={"shift_every": 2},
-        dataset="sthv2",
-        num_labels=174,
-        protocol=ClipProtocol(filename_tmpl="{:06}.jpg"),
-        recipe=TrainRecipe(
-            lr=0.02,
-            weight_decay=5e-4,
-            lr_steps=(20, 40),
-            epochs=50,
-            videos_per_gpu=8,
-            flip=False,
-            pretrained="ImageNet (torchvision resnet101 weights)",
-        ),
-        metrics=Metrics(59.12, 85.74, 59.20, 85.27, 9784, None, None, "short-side 240", "8"),
-        notes=(
-            "ResNet-101 shifts only every 2nd block of each stage (MMAction2/TSM n_round=2): 18 shifted blocks.",
-            _NOTE_339,
-        ),
-        aliases=("tsm_r101_1x1x8_sthv2",),
-    ),
-)
 
-ZOO: dict[str, ZooEntry] = {e.name: e for e in _ENTRIES}
+def _from_dict(d: Mapping[str, Any]) -> ZooEntry:
+    d = dict(d)
+    protocol = ClipProtocol(**d.pop("protocol", {}))
+    recipe = d.pop("recipe", None)
+    metrics = d.pop("metrics", None)
+    user_name = d.pop("user_name", None)
+    aliases = tuple(d.pop("aliases", ()))
+    if user_name is not None:
+        aliases = (user_name, *aliases)
+    url = d.pop("url")
+    return ZooEntry(
+        url=url,
+        sha256_prefix=d.pop("sha256_prefix", _hash_in_name(url.rsplit("/", 1)[-1])),
+        released=_iso(d.pop("released", None)),
+        log_url=d.pop("log_url", None),
+        protocol=protocol,
+        recipe=TrainRecipe(**recipe) if recipe is not None else None,
+        metrics=Metrics(**metrics) if metrics is not None else None,
+        aliases=aliases,
+        notes=tuple(d.pop("notes", ())),
+        license=LICENSES[d["source"]],
+        **d,
+    )
+
+
+def _load() -> tuple[ZooEntry, ...]:
+    raw = (*_zoo_mm1.ENTRIES, *_zoo_mm0.SEED_ENTRIES, *_zoo_mm0.ENTRIES, *_zoo_mit.ENTRIES)
+    return tuple(_from_dict(d) for d in raw)
+
+
+_ENTRIES: tuple[ZooEntry, ...] = _load()
+# config name -> the names of the entries whose upstream config it is; the newest file owns the name.
+_CONFIG_FILES: dict[str, tuple[str, ...]] = {}
+for _e in _ENTRIES:
+    if _e.config is not None:
+        _CONFIG_FILES[_e.config] = (*_CONFIG_FILES.get(_e.config, ()), _e.name)
+_BY_NAME = {e.name: e for e in _ENTRIES}
+_CONFIG_OWNER: dict[str, str] = {
+    config: max(names, key=lambda n: _BY_NAME[n].released or "") for config, names in _CONFIG_FILES.items()
+}
+ZOO: dict[str, ZooEntry] = dict(_BY_NAME)
 _ALIASES: dict[str, str] = {a: e.name for e in _ENTRIES for a in e.all_aliases}
 
 
@@ -348,3 +390,35 @@ def find_entry(name: str) -> ZooEntry | None:
 def filter_names(names: list[str], pattern: str) -> list[str]:
     """Names matching a shell-style ``pattern`` (case-insensitive)."""
     return [n for n in names if fnmatch.fnmatch(n.lower(), pattern.lower())]
+
+
+_DATASET_CODES = {"k400": "kinetics400"}
+
+
+def select_entries(dataset: str | None = None, family: str | None = None, source: str | None = None) -> list[ZooEntry]:
+    """Zoo records filtered by dataset (``kinetics400``/``k400``, ``sthv2``, ...), backbone family (``resnet``,
+    ``mobilenetv2``, ``mobileone``) and source (``mm1``, ``mm0``, ``mit`` or the display name); ``None`` matches
+    everything.
+
+    Raises:
+        ValueError: a value that matches no entry's field at all (a typo), listing the values there are.
+    """
+    entries = list(_ENTRIES)
+    if dataset is not None:
+        key = _DATASET_CODES.get(dataset.lower(), dataset.lower())
+        known = {e.dataset for e in entries}
+        if key not in known:
+            raise ValueError(f"unknown dataset {dataset!r}; zoo datasets: {sorted(known)} (or k400)")
+        entries = [e for e in entries if e.dataset == key]
+    if family is not None:
+        known = {e.family for e in _ENTRIES}
+        if family.lower() not in known:
+            raise ValueError(f"unknown family {family!r}; zoo families: {sorted(known)}")
+        entries = [e for e in entries if e.family == family.lower()]
+    if source is not None:
+        codes = {k: k for k in SOURCES} | {v.lower(): k for k, v in SOURCES.items()}
+        code = codes.get(source.lower())
+        if code is None:
+            raise ValueError(f"unknown source {source!r}; zoo sources: {sorted(SOURCES)}")
+        entries = [e for e in entries if e.source == code]
+    return entries
