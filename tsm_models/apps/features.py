@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,15 @@ from ..data.views import VideoViews
 from ..inference import VideoClassifier
 from ._outputs import is_url
 
-__all__ = ["POOLS", "VIDEO_EXTENSIONS", "FeatureReport", "extract_features", "list_videos"]
+__all__ = [
+    "POOLS",
+    "VIDEO_EXTENSIONS",
+    "FeatureReport",
+    "extract_features",
+    "feature_file_name",
+    "list_videos",
+    "load_index",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -235,7 +243,7 @@ def extract_features(
     if report.skipped:
         _logger.info("%d of %d videos already done in %s", len(report.skipped), len(items), out)
     meta = {
-        "model": model_name or (clf.entry.name if clf.entry is not None else type(net).__name__),
+        "model": model_name or _entry_name(clf.entry, net),
         "pool": pool,
         "views": views,
         "num_frames": str(protocol.num_frames),
@@ -288,10 +296,13 @@ def extract_features(
     return report
 
 
+def _entry_name(entry: Any, net: nn.Module) -> str:
+    if entry is None:
+        return type(net).__name__
+    name = getattr(entry, "name", None)
+    return str(name) if name else f"{entry.arch}.{entry.tag}"
+
+
 def load_index(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The entries of ``out_dir/index.jsonl`` (the last one per video), in file order."""
     return list(_read_index(Path(out_dir) / INDEX).values())
-
-
-def _names(seq: Sequence[Any]) -> list[str]:
-    return [os.fspath(s) for s in seq]

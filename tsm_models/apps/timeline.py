@@ -291,8 +291,12 @@ def _import_pyplot() -> Any:
 
 
 def _clock(seconds: float, _pos: Any = None) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    return f"{int(m)}:{s:04.1f}" if m < 60 else f"{int(m // 60)}:{int(m % 60):02d}:{s:02.0f}"
+    """Tick label: ``m:ss`` (``h:mm:ss`` past an hour), with tenths when the ticks are closer than a second."""
+    seconds = max(0.0, float(seconds))
+    whole = abs(seconds - round(seconds)) < 1e-6
+    m, s = divmod(round(seconds) if whole else seconds, 60)
+    sec = f"{int(s):02d}" if whole else f"{s:04.1f}"
+    return f"{int(m)}:{sec}" if m < 60 else f"{int(m // 60)}:{int(m % 60):02d}:{sec}"
 
 
 def plot_timeline(
@@ -331,6 +335,7 @@ def plot_timeline(
     for t, c in zip(centres, top1, strict=True):
         band.axvspan(t - half, t + half, color=colour.get(int(c), other), lw=0)
     band.set_yticks([])
+    band.tick_params(bottom=False, labelbottom=False)
     band.set_ylabel("top 1", rotation=0, ha="right", va="center", fontsize=9)
     for spine in band.spines.values():
         spine.set_visible(False)
@@ -341,7 +346,10 @@ def plot_timeline(
     ax.set_xlim(0, max(tl.duration, centres[-1] + half))
     ax.set_ylabel("probability")
     ax.set_xlabel("time (min:s)")
-    ax.xaxis.set_major_formatter(plt.FuncFormatter(_clock))
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 5, 6, 10]))
+    ax.xaxis.set_major_formatter(FuncFormatter(_clock))
     ax.grid(True, axis="y", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     handles, names = ax.get_legend_handles_labels()

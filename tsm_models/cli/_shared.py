@@ -7,6 +7,9 @@ from typing import Any
 
 import torch
 
+from ..labels import read_labels
+from ..models import create_model, get_zoo_entry
+
 __all__ = ["add_model_args", "load_model", "resolve_device"]
 
 
@@ -42,8 +45,6 @@ def resolve_device(args: argparse.Namespace) -> str:
 
 
 def _weights(args: argparse.Namespace) -> Any:
-    from ..models import get_zoo_entry
-
     if args.no_pretrained:
         return False
     if args.pretrained:
@@ -55,9 +56,6 @@ def _weights(args: argparse.Namespace) -> Any:
 
 def load_model(args: argparse.Namespace, **kwargs: Any) -> tuple[torch.nn.Module, list[str] | None]:
     """The model of ``-m`` with its weights, and the ``--labels`` (``None``: the entry's)."""
-    from ..labels import read_labels
-    from ..models import create_model, get_zoo_entry
-
     labels = None if args.labels is None else read_labels(args.labels)
     if get_zoo_entry(args.model) is not None:
         kwargs = {}  # a zoo entry fixes the architecture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ._shared import add_model_args, load_model, resolve_device
+from . import _shared
 
 _logger = logging.getLogger(__name__)
 
@@ -20,15 +20,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default), drawn over the frames the model sees: an MP4/GIF (one sampled frame per step) or a PNG strip.",
     )
     p.add_argument("video", metavar="VIDEO", help="video file, http(s) URL or folder of frames")
-    add_model_args(p)
+    _shared.add_model_args(p)
     p.add_argument("--target", metavar="LABEL", help="class name or index (default: the predicted class)")
     p.add_argument("--layer", metavar="NAME", help="submodule whose output is mapped (default: the last stage)")
     p.add_argument("--out", required=True, metavar="FILE", help="cam.mp4, cam.gif or cam.png")
     p.add_argument("--fps", type=float, default=2.0, help="sampled frames per second in an MP4/GIF (default 2)")
-    p.set_defaults(func=_cam)
+    p.set_defaults(func=run)
 
 
-def _cam(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..apps._outputs import check_output
     from ..apps.cam import cam_video
     from ..apps.render import encode_video, write_gif, write_strip
@@ -37,8 +37,8 @@ def _cam(args: argparse.Namespace) -> int:
     out = check_output(args.out, SUFFIXES, "--out")
     if args.fps <= 0:
         raise ValueError(f"--fps must be positive, got {args.fps}")
-    model, labels = load_model(args)
-    clf = VideoClassifier(model, labels=labels, device=resolve_device(args))
+    model, labels = _shared.load_model(args)
+    clf = VideoClassifier(model, labels=labels, device=_shared.resolve_device(args))
     target = args.target
     if target is not None and target.isdigit() and target not in clf.labels:
         target = int(target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ._shared import add_model_args, load_model, resolve_device
+from . import _shared
 
 _logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "videos", metavar="LIST_OR_FOLDER", help="a folder of videos (recursive) or a text file, one per line"
     )
-    add_model_args(p)
+    _shared.add_model_args(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--pool",
@@ -38,17 +38,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, help="DataLoader processes decoding videos (default 2)")
     p.add_argument("--batch-size", type=int, default=16, help="views per forward pass (default 16)")
     p.add_argument("--root", metavar="DIR", help="base of relative paths in a list file (default: its folder)")
-    p.set_defaults(func=_features)
+    p.set_defaults(func=run)
 
 
-def _features(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..apps.features import extract_features
     from ..inference import VideoClassifier
 
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
-    model, labels = load_model(args)
-    clf = VideoClassifier(model, labels=labels, device=resolve_device(args), batch_size=args.batch_size)
+    model, labels = _shared.load_model(args)
+    clf = VideoClassifier(model, labels=labels, device=_shared.resolve_device(args), batch_size=args.batch_size)
     try:
         report = extract_features(
             clf,

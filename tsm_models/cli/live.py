@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Any
 
-from ._shared import add_model_args, load_model, resolve_device
+from . import _shared
 
 _logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "has no time for. Default model: the zoo's online Jester model.",
     )
     p.add_argument("--source", default="0", help="camera index, /dev/videoN, stream URL or video file (default 0)")
-    add_model_args(p, model_required=False)
+    _shared.add_model_args(p, model_required=False)
     p.add_argument("--every", type=int, default=1, help="process every N-th frame (the original demo: 2; default 1)")
     p.add_argument("--smooth", type=int, default=12, help="frame logits summed for each decision (default 12)")
     p.add_argument("--no-hold", action="store_true", help="accept a new label at once (no two-step hold)")
@@ -45,10 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, help="stop after this many source frames")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the source (default 10)")
     p.add_argument("--show", action="store_true", help="show the frames and label in a window (OpenCV with a GUI)")
-    p.set_defaults(func=_live)
+    p.set_defaults(func=run)
 
 
-def _live(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..apps.live import LiveStats, highgui, run_live, show_window
 
     if args.show:
@@ -58,8 +58,8 @@ def _live(args: argparse.Namespace) -> int:
         if args.model is None:
             raise ValueError("no online Jester model in this zoo yet: pass -m NAME (an online model) and its weights")
     realtime: Any = True if args.realtime else (False if args.no_realtime else None)
-    model, labels = load_model(args, shift_direction="online")
-    model = model.to(resolve_device(args)).eval()
+    model, labels = _shared.load_model(args, shift_direction="online")
+    model = model.to(_shared.resolve_device(args)).eval()
     stats = LiveStats()
     on_frame = show_window() if args.show else None
     try:

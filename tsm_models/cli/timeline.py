@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from ._shared import add_model_args, load_model, resolve_device
+from . import _shared
 
 _logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sampling, decoding each frame once. Prints one JSON line per window unless --out is given.",
     )
     p.add_argument("video", metavar="VIDEO", help="video file, http(s) URL or folder of frames")
-    add_model_args(p)
+    _shared.add_model_args(p)
     p.add_argument("--window-seconds", type=float, default=2.0, metavar="S", help="window length (default 2)")
     p.add_argument("--stride-seconds", type=float, metavar="S", help="between window starts (default: window / 2)")
     p.add_argument("--topk", type=int, default=5, help="classes per window (default 5)")
@@ -29,10 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="FILE", help="draw the top classes over time (PNG/SVG/PDF; needs matplotlib)")
     p.add_argument("--out-video", metavar="FILE", help="a copy of the video with each window's labels (.mp4)")
     p.add_argument("--batch-size", type=int, default=16, help="views per forward pass (default 16)")
-    p.set_defaults(func=_timeline)
+    p.set_defaults(func=run)
 
 
-def _timeline(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..apps._outputs import check_output
     from ..apps.render import VIDEO_SUFFIXES, write_labelled_video
     from ..apps.timeline import _import_pyplot, timeline
@@ -51,8 +51,8 @@ def _timeline(args: argparse.Namespace) -> int:
             raise ValueError(str(exc)) from exc
     if args.out_video:
         check_output(args.out_video, VIDEO_SUFFIXES, "--out-video")
-    model, labels = load_model(args)
-    clf = VideoClassifier(model, labels=labels, device=resolve_device(args), batch_size=args.batch_size)
+    model, labels = _shared.load_model(args)
+    clf = VideoClassifier(model, labels=labels, device=_shared.resolve_device(args), batch_size=args.batch_size)
     try:
         tl = timeline(
             clf,
