@@ -53,7 +53,7 @@ def test_an_error_leaves_no_file(tmp_path):
 
     with pytest.raises(ValueError, match="frame 1 is 16x16"):
         encode_video(frames(), out, Fraction(25))
-    with pytest.raises(ValueError, match="must end in .mp4 or .mov or .mkv"):
+    with pytest.raises(ValueError, match=r"must end in \.mp4 or \.mov or \.mkv"):
         encode_video(frames(), tmp_path / "o.avi", 25)
     (tmp_path / "f").write_text("")
     with pytest.raises(ValueError, match="not a writable folder"):
