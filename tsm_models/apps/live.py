@@ -34,6 +34,8 @@ import numpy as np
 import torch
 
 from ..data.transforms import VideoTransform
+from ..data.video import _import_av
+from ..inference import VideoClassifier
 
 __all__ = ["LabelChange", "LiveStats", "Smoother", "iter_source", "open_source", "run_live"]
 
@@ -123,8 +125,6 @@ def open_source(source: str | int, timeout: float = 10.0) -> Any:
     Raises:
         ValueError: the source cannot be opened (one line saying which and why).
     """
-    from ..data.video import _import_av
-
     av = _import_av()
     device = _device_path(source)
     name = device or os.fspath(source)
@@ -262,8 +262,6 @@ def run_live(
             returning ``False`` stops the run.
         stats: filled with the run's counters.
     """
-    from ..inference import VideoClassifier
-
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"every must be an int >= 1, got {every!r}")
     clf = VideoClassifier(model, labels=labels)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write
+from ..data.video import FrameReader, _import_av, open_video
 from ._outputs import check_output
 
 __all__ = [
@@ -106,8 +107,6 @@ def encode_video(frames: Iterable[np.ndarray], out: str | os.PathLike, fps: floa
     Returns:
         The number of frames written.
     """
-    from ..data.video import _import_av
-
     av = _import_av()
     path = check_output(out, VIDEO_SUFFIXES, "video output")
     rate = _rate(fps)
@@ -155,8 +154,6 @@ def write_labelled_video(
     Returns:
         Frames written (= frames of the input).
     """
-    from ..data.video import FrameReader, open_video
-
     check_output(out, VIDEO_SUFFIXES, "video output")
     at = labels if callable(labels) else (lambda _i, fixed=list(labels): fixed)
     reader = open_video(video)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..apps._outputs import check_output
+from ..apps.cam import cam_video
+from ..apps.render import draw_labels, encode_video, write_gif, write_strip
+from ..inference import VideoClassifier
 from . import _shared
 
 _logger = logging.getLogger(__name__)
@@ -29,11 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..apps._outputs import check_output
-    from ..apps.cam import cam_video
-    from ..apps.render import encode_video, write_gif, write_strip
-    from ..inference import VideoClassifier
-
     out = check_output(args.out, SUFFIXES, "--out")
     if args.fps <= 0:
         raise ValueError(f"--fps must be positive, got {args.fps}")
@@ -57,8 +56,6 @@ def run(args: argparse.Namespace) -> int:
         elif suffix in (".png", ".jpg"):
             write_strip(frames, out, [(result.label, result.probability)], title=f"Grad-CAM: {args.model}")
         else:
-            from ..apps.render import draw_labels
-
             encode_video((draw_labels(f, [], title) for f in frames), out, fps=args.fps)
     except OSError as exc:
         raise ValueError(str(exc)) from exc

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..apps.features import extract_features
+from ..inference import VideoClassifier
 from . import _shared
 
 _logger = logging.getLogger(__name__)
@@ -42,9 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..apps.features import extract_features
-    from ..inference import VideoClassifier
-
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     model, labels = _shared.load_model(args)

@@ -8,6 +8,8 @@ import logging
 import sys
 from typing import Any
 
+from ..apps.live import LiveStats, highgui, run_live, show_window
+from ..models import zoo
 from . import _shared
 
 _logger = logging.getLogger(__name__)
@@ -15,8 +17,6 @@ _logger = logging.getLogger(__name__)
 
 def default_live_model() -> str | None:
     """The zoo's online Jester model (``shift_direction="online"``), the demo of the original TSM repo; else None."""
-    from ..models import zoo
-
     for key, entry in zoo.ZOO.items():
         args = getattr(entry, "model_args", None) or {}
         dataset = str(getattr(entry, "dataset", "") or "")
@@ -49,8 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..apps.live import LiveStats, highgui, run_live, show_window
-
     if args.show:
         highgui()  # fails now, with what to install, rather than after the model is built
     if args.model is None:

@@ -7,6 +7,10 @@ import json
 import logging
 import sys
 
+from ..apps._outputs import check_output
+from ..apps.render import VIDEO_SUFFIXES, write_labelled_video
+from ..apps.timeline import _import_pyplot, timeline
+from ..inference import VideoClassifier
 from . import _shared
 
 _logger = logging.getLogger(__name__)
@@ -33,11 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..apps._outputs import check_output
-    from ..apps.render import VIDEO_SUFFIXES, write_labelled_video
-    from ..apps.timeline import _import_pyplot, timeline
-    from ..inference import VideoClassifier
-
     if args.topk < 1:
         raise ValueError(f"--topk must be >= 1, got {args.topk}")
     # every output is checked before the model runs: a bad path fails now, not after the video was decoded
