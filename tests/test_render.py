@@ -73,3 +73,32 @@ def test_strip_and_gif(tmp_path):
         assert im.n_frames == 4
     drawn = draw_labels(frames[0], LABELS)
     assert drawn.shape == frames[0].shape and not np.array_equal(drawn, frames[0])
+
+
+def test_predict_out_video_and_image(tmp_path, monkeypatch, caplog):
+    from _apps_utils import ZOO_NAME, tiny_model
+    from PIL import Image
+
+    from tsm_models.cli import main
+    from tsm_models.cli import predict as predict_cli
+
+    monkeypatch.setattr(predict_cli, "create_model", lambda name, pretrained=False, **kw: tiny_model())
+    src = write_video(tmp_path / "in.mp4", 30, size=(96, 72), fps=15)
+    video, image = tmp_path / "out.mp4", tmp_path / "out.png"
+    argv = ["predict", str(src), "-m", ZOO_NAME, "--topk", "3"]
+    assert main([*argv, "--out-video", str(video), "--out-image", str(image)]) == 0
+    with open_video(video) as r:
+        assert (r.total_frames, r.fps) == (30, 15.0)
+    with Image.open(image) as im:
+        assert im.format == "PNG" and im.width >= 4 * 120  # the 4 sampled frames side by side
+    one, two = [*argv], ["predict", str(src), str(src), *argv[2:]]
+    for args, message in [
+        ([*one, "--out-video", str(tmp_path / "x.avi")], "must end in .mp4 or .mov or .mkv"),
+        ([*one, "--out-image", str(src / "x.png")], "is not a writable folder"),
+        ([*two, "--out-video", str(tmp_path / "x.mp4")], "take one VIDEO, got 2"),
+    ]:
+        caplog.clear()
+        assert main(args) == 2
+        errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and message in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4", "out.png"]

@@ -81,7 +81,8 @@ def draw_labels(frame: np.ndarray, labels: Labels, title: str | None = None) -> 
         if i >= first:
             p = float(labels[i - first][1])
             bar = int((box_w - 2 * pad) * max(0.0, min(1.0, p)))
-            draw.rectangle([pad, y + size - max(1, size // 8), pad + bar, y + size], fill=(80, 200, 255, 220))
+            if bar > 0:
+                draw.rectangle([pad, y + size - max(1, size // 8), pad + bar, y + size], fill=(80, 200, 255, 220))
         draw.text((pad, y), line, font=font, fill=(255, 255, 255, 255))
         y += line_h
     return np.asarray(image_cls.alpha_composite(image, overlay).convert("RGB"))
@@ -206,7 +207,8 @@ def write_strip(
     for i, line in enumerate(lines):
         if i >= first:
             p = float(labels[i - first][1])
-            draw.rectangle([4, y + 2, 4 + int(120 * max(0.0, min(1.0, p))), y + size], fill=(170, 215, 255))
+            if int(120 * p) > 0:
+                draw.rectangle([4, y + 2, 4 + int(120 * min(1.0, p)), y + size], fill=(170, 215, 255))
         draw.text((6, y), line, font=font, fill=(0, 0, 0))
         y += size + 5
     with atomic_write(path, "wb") as f:
