@@ -17,7 +17,6 @@ square moving right, moving left or standing still; then each tool runs on a syn
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import tempfile
@@ -30,7 +29,6 @@ from timm.models.resnet import BasicBlock
 
 from tsm_models.apps import cam_video, encode_video, timeline, write_gif, write_labelled_video, write_strip
 from tsm_models.apps.live import run_live
-from tsm_models.data.transforms import normalize
 from tsm_models.data.video import open_video
 from tsm_models.inference import VideoClassifier
 from tsm_models.models import TSM
@@ -54,7 +52,7 @@ def square_frames(
     out = np.empty((len(frames), H, W, 3), np.uint8)
     for k, i in enumerate(frames):
         f = base + rng.integers(0, 12, (H, W, 3))
-        left = int(round(x + i * velocity)) % W
+        left = int(np.round(x + i * velocity)) % W
         cols = (np.arange(SIDE) + left) % W  # wraps around the frame edge
         f[y : y + SIDE][:, cols] = colour
         out[k] = np.clip(f, 0, 255)

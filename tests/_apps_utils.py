@@ -6,6 +6,7 @@ import dataclasses
 
 import torch
 from timm.models.resnet import BasicBlock
+
 from tsm_models.models import TSM
 from tsm_models.models.zoo import ZOO, ClipProtocol
 

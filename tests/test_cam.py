@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 from _apps_utils import SMALL, ZOO_NAME, tiny_model
-from tsm_models.data.transforms import normalize
 
 from tsm_models.apps.cam import cam_video, colorize, grad_cam, overlay
 from tsm_models.cli import _shared, main
+from tsm_models.data.transforms import normalize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

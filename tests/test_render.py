@@ -7,9 +7,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from _video_utils import read_indices, write_video
-from tsm_models.data.video import open_video
 
 from tsm_models.apps.render import draw_labels, encode_video, write_gif, write_labelled_video, write_strip
+from tsm_models.data.video import open_video
 
 LABELS = [("juggling balls", 0.62), ("dribbling basketball", 0.21)]
 

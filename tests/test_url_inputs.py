@@ -31,7 +31,7 @@ def served(tmp_path_factory):
 
 
 def test_reader_on_a_url_reads_the_same_frames(served):
-    d, base = served
+    _, base = served
     with open_video(f"{base}/clip.mp4") as r:
         assert (r.total_frames, r.fps) == (60, 25.0)
         assert read_indices(r.read([59, 3, 30, 3])) == [59, 3, 30, 3]
@@ -67,11 +67,11 @@ def test_unreachable_and_silent_urls_fail_with_one_line(tmp_path):
 
 
 def test_cli_predict_and_timeline_urls(served, tmp_path, monkeypatch, capsys, caplog):
-    d, base = served
+    _, base = served
     monkeypatch.setattr(_shared, "create_model", lambda name, pretrained=False, **kw: tiny_model())
     from tsm_models.cli import predict as predict_cli
 
-    monkeypatch.setattr(predict_cli, "create_model", lambda name, pretrained=False, **kw: tiny_model(), raising=False)
+    monkeypatch.setattr(predict_cli, "create_model", lambda name, pretrained=False, **kw: tiny_model())
     bad = closed_port_url()
     assert main(["predict", f"{base}/clip.mp4", bad, "-m", ZOO_NAME, "--json"]) == 1
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
