@@ -100,3 +100,28 @@ def test_cli_outputs_and_bad_target(tmp_path, monkeypatch, caplog):
     assert main(["cam", str(video), "-m", ZOO_NAME, "--out", str(tmp_path / "x.gif"), "--layer", "nope"]) == 2
     assert not (tmp_path / "x.gif").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.gif", "cam.mp4", "cam.png", "v.mp4"]
+
+
+def _smallest_arch_per_family() -> list[str]:
+    """One architecture per registered TSM family (timm module), the smallest by the numbers in its name."""
+    import re
+
+    import timm
+
+    names = []
+    for module in sorted(m for m in timm.list_modules() if m.startswith("tsm_")):
+        archs = timm.list_models(module=module)
+        if archs:
+            names.append(min(archs, key=lambda a: (tuple(int(n) for n in re.findall(r"\d+", a)), a)))
+    return names
+
+
+@pytest.mark.parametrize("arch", _smallest_arch_per_family())
+def test_every_family_gives_a_map_with_the_default_layer(arch):
+    from tsm_models.models import create_model
+
+    model = create_model(arch, pretrained=False, num_classes=3, num_segments=2).eval()
+    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    heat = grad_cam(model, x, target=1)
+    assert heat.shape == (2, SIZE, SIZE) and torch.isfinite(heat).all()
+    assert float(heat.min()) >= 0 and float(heat.max()) <= 1
