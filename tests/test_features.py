@@ -109,3 +109,15 @@ def test_cli_exit_status_and_bad_input(dataset, tmp_path, monkeypatch, caplog):
     (tmp_path / "file").write_text("")
     assert main(["features", str(dataset), "-m", ZOO_NAME, "--out", str(tmp_path / "file")]) == 2
     assert "is a file; expected a folder" in caplog.text
+
+
+def test_predict_many_in_worker_processes_matches_the_thread(dataset):
+    clf = VideoClassifier(tiny_model())
+    videos = list_videos(dataset)
+    threads = list(clf.predict_many(videos, topk=3))
+    workers = list(clf.predict_many(videos, topk=3, workers=2))
+    assert [p.source for p in workers] == videos and [p.ok for p in workers] == [True, True, False, True]
+    for a, b in zip(threads, workers, strict=True):
+        assert [n for n, _ in a.topk] == [n for n, _ in b.topk]
+        assert [p for _, p in a.topk] == pytest.approx([p for _, p in b.topk])
+    assert "broken.mp4" in str(workers[2].error)

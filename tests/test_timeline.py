@@ -121,3 +121,11 @@ def test_cli_bad_input(clip, tmp_path, cli_model, caplog, extra, message):
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and message in errors[0].getMessage()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written
+
+
+def test_labels_at_picks_the_nearest_window_centre():
+    from tsm_models.apps.timeline import Timeline, TimelineWindow
+
+    tl = Timeline([TimelineWindow(a / 10, (a + 10) / 10, [(str(a), 1.0)], a, a + 10) for a in (0, 5, 10)])
+    # centres 4.5, 9.5, 14.5
+    assert [tl.labels_at(i)[0][0] for i in (0, 4, 7, 8, 12, 13, 99)] == ["0", "0", "0", "5", "5", "10", "10"]

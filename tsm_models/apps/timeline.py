@@ -125,8 +125,13 @@ class Timeline(list):
         """The labels to show on frame ``frame_index``: those of the window whose centre is nearest."""
         if not self:
             return []
-        centres = np.array([(w.start_frame + w.end_frame - 1) / 2 for w in self])
-        return self[int(np.abs(centres - frame_index).argmin())].labels
+        centres = getattr(self, "_centres", None)
+        if centres is None or len(centres) != len(self):
+            centres = self._centres = np.array([(w.start_frame + w.end_frame - 1) / 2 for w in self])
+        k = int(np.searchsorted(centres, frame_index))  # centres increase: the nearest is k - 1 or k
+        if k == len(centres) or (k > 0 and frame_index - centres[k - 1] <= centres[k] - frame_index):
+            k -= 1
+        return self[k].labels
 
     def plot(self, path: str | os.PathLike | None = None, max_classes: int = 6, title: str | None = None) -> Any:
         """Draw the top classes over time (needs matplotlib); see :func:`tsm_models.apps.timeline.plot_timeline`."""
