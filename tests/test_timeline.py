@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -129,3 +130,9 @@ def test_labels_at_picks_the_nearest_window_centre():
     tl = Timeline([TimelineWindow(a / 10, (a + 10) / 10, [(str(a), 1.0)], a, a + 10) for a in (0, 5, 10)])
     # centres 4.5, 9.5, 14.5
     assert [tl.labels_at(i)[0][0] for i in (0, 4, 7, 8, 12, 13, 99)] == ["0", "0", "0", "5", "5", "10", "10"]
+
+
+def test_cli_plot_without_matplotlib_says_what_to_install(clip, tmp_path, cli_model, caplog, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the `plot` extra were not installed
+    assert main(["timeline", str(clip), "-m", ZOO_NAME, "--plot", str(tmp_path / "t.png")]) == 2
+    assert "pip install 'tsm-models[plot]'" in caplog.text and not (tmp_path / "t.png").exists()
