@@ -8,7 +8,8 @@
 Importing the package registers every architecture and ``arch.tag`` checkpoint with ``timm.create_model``.
 The top level holds the names most users need; the rest lives in the subpackages:
 :mod:`tsm_models.models` (the core), :mod:`tsm_models.data` (decoding, sampling, transforms, datasets),
-:mod:`tsm_models.train` (loops, recipe, metrics, distributed), :mod:`tsm_models.tools` (benchmark, export).
+:mod:`tsm_models.train` (loops, recipe, metrics, distributed), :mod:`tsm_models.tools` (benchmark, export),
+:mod:`tsm_models.apps` (timeline, labelled video, features, Grad-CAM, live).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import importlib
 import warnings
 from typing import Any
 
+from .apps import extract_features, grad_cam, timeline
 from .data.transforms import create_transform
 from .data.video import open_video
 from .inference import VideoClassifier, predict
@@ -58,8 +60,10 @@ __all__ = [
     "convert_tsm_state_dict",
     "create_model",
     "create_transform",
+    "extract_features",
     "from_pretrained",
     "get_zoo_entry",
+    "grad_cam",
     "is_model",
     "list_models",
     "load_labels",
@@ -70,6 +74,7 @@ __all__ = [
     "reparameterize",
     "save_pretrained",
     "temporal_shift",
+    "timeline",
 ]
 
 # Names the top level exported before the package was split into layers: they keep working for one release,

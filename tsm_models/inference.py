@@ -23,6 +23,7 @@ from torch import nn
 from .data.sampling import sample_indices
 from .data.transforms import VideoTransform, create_transform
 from .data.video import DEFAULT_FILENAME_TEMPLATES, FrameReader, open_video
+from .data.views import VideoViews
 from .labels import DATASETS, load_labels
 from .models import create_model
 from .models.zoo import ClipProtocol, ZooEntry
@@ -192,8 +193,11 @@ class VideoClassifier:
             raise ValueError(f"topk must be >= 1, got {topk}")
         return self.topk(self.scores(self.preprocess(video)), topk)
 
-    def predict_many(self, videos: Iterable[VideoSource], topk: int = 5, prefetch: bool = True) -> Iterator[Prediction]:
-        """Classify videos one by one, decoding the next video in a thread while the model runs.
+    def predict_many(
+        self, videos: Iterable[VideoSource], topk: int = 5, prefetch: bool = True, workers: int = 0
+    ) -> Iterator[Prediction]:
+        """Classify videos in order, decoding the next video in a thread while the model runs, or in
+        ``workers`` DataLoader processes (:class:`~tsm_models.data.views.VideoViews`; paths and URLs only).
 
         A video that cannot be read yields a :class:`Prediction` with its ``error`` (the run goes on);
         other errors propagate.
@@ -201,6 +205,13 @@ class VideoClassifier:
         if topk < 1:
             raise ValueError(f"topk must be >= 1, got {topk}")
         items = list(videos)
+        if workers:
+            for item in VideoViews(items, self.protocol, self.transform).loader(num_workers=workers):
+                if item.ok:
+                    yield Prediction(item.source, self.topk(self.scores(item.views), topk))
+                else:
+                    yield Prediction(item.source, [], ValueError(item.error))
+            return
         with ThreadPoolExecutor(max_workers=1) as pool:
 
             def submit(video: VideoSource) -> Future[torch.Tensor]:

@@ -29,6 +29,7 @@ __all__ = [
     "FrameFolderReader",
     "FrameReader",
     "PyAVReader",
+    "is_url",
     "open_video",
 ]
 
@@ -36,7 +37,14 @@ _logger = logging.getLogger(__name__)
 
 # Raw-frame file names tried when none is given (MMAction2 K400 / sthv1 / sthv2 layouts).
 DEFAULT_FILENAME_TEMPLATES: tuple[str, ...] = ("img_{:05}.jpg", "{:05}.jpg", "{:06}.jpg", "img_{:06}.jpg")
+# Seconds FFmpeg waits to connect to / read from an http(s) URL before giving up.
+URL_TIMEOUT = 30.0
 _INSTALL_HINT = "decoding video files needs PyAV; install it with: pip install 'tsm-models[video]'"
+
+
+def is_url(source: object) -> bool:
+    """Whether ``source`` is an ``http://`` or ``https://`` address (read by FFmpeg, not from disk)."""
+    return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
 
 
 def _import_av() -> Any:
@@ -114,8 +122,10 @@ class PyAVReader(FrameReader):
     """Frames of a video file decoded with PyAV (seek to the keyframe before a frame, decode forward).
 
     Args:
-        path: video file (any container/codec FFmpeg reads).
+        path: video file (any container/codec FFmpeg reads), or an http(s) URL: FFmpeg streams it, once to
+            index it and once per ``read`` (decoding forward from the start; a URL is never seeked).
         threads: let FFmpeg decode with its own threads (``thread_type="AUTO"``).
+        timeout: URLs only: seconds to wait for the server (connecting and each read).
 
     Attributes:
         frames_decoded: frames decoded so far (a cost counter; ``read`` of 8 frames of a long video
@@ -127,22 +137,31 @@ class PyAVReader(FrameReader):
         ValueError: not a video, no video stream, no frames, or a stream that breaks before its declared end.
     """
 
-    def __init__(self, path: str | os.PathLike, threads: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike, threads: bool = True, timeout: float | None = None) -> None:
         self.source = os.fspath(path)
-        if not os.path.isfile(self.source):
+        self._url = is_url(self.source)
+        if not self._url and not os.path.isfile(self.source):
             raise FileNotFoundError(f"video file not found: {self.source}")
-        av = _import_av()
-        self._error = av.error.FFmpegError
+        self._timeout = URL_TIMEOUT if timeout is None else float(timeout)
+        self._threads = threads
         self.frames_decoded = 0
-        try:
-            self._container = av.open(self.source, metadata_errors="ignore")
-        except (self._error, UnicodeDecodeError) as exc:
-            raise ValueError(f"{self.source}: cannot open as a video ({exc})") from exc
+        self._container = self._open()
         try:
             self._init_stream(threads)
         except BaseException:
             self._container.close()
             raise
+
+    def _open(self) -> Any:
+        av = _import_av()
+        self._error = av.error.FFmpegError
+        try:
+            if self._url:
+                return av.open(self.source, metadata_errors="ignore", timeout=self._timeout)
+            return av.open(self.source, metadata_errors="ignore")
+        except (self._error, UnicodeDecodeError) as exc:
+            what = "cannot read the URL" if self._url else "cannot open as a video"
+            raise ValueError(f"{self.source}: {what} ({exc})") from exc
 
     def _init_stream(self, threads: bool) -> None:
         if not self._container.streams.video:
@@ -188,6 +207,8 @@ class PyAVReader(FrameReader):
             self._keyframes = [0]
             step = 1.0 / self.fps if self.fps else 0.0
             self.frame_times = np.arange(self.total_frames, dtype=np.float64) * step
+        if self._url:  # decode forward from the start (a reopened stream), never seek over the network
+            self._keyframes = [0]
 
     def _check_duration(self, pts: list[int | None]) -> None:
         # Containers without a frame count (Matroska, WebM) still declare a duration in their header: a file
@@ -214,7 +235,13 @@ class PyAVReader(FrameReader):
         if self._container is None:
             raise ValueError(f"{self.source}: the video is closed")
         start_pts = self._pts[keyframe] if self._seekable else None
-        if start_pts is not None:
+        if self._url:
+            self._container.close()
+            self._container = self._open()
+            self._stream = self._container.streams.video[0]
+            if self._threads:
+                self._stream.thread_type = "AUTO"
+        elif start_pts is not None:
             self._container.seek(start_pts, stream=self._stream, backward=True, any_frame=False)
         else:
             self._container.seek(0)
@@ -385,7 +412,7 @@ def open_video(
     """Open a video for frame access.
 
     Args:
-        source: a video file (decoded with PyAV, the ``video`` extra), a folder of frame images
+        source: a video file or an http(s) URL (decoded with PyAV, the ``video`` extra), a folder of frame images
             (MMAction2 raw frames), frames in memory as an array/tensor ``(T, H, W, 3)`` or a list of
             ``(H, W, 3)`` arrays / PIL images, or a reader (returned as is).
         filename_tmpl: raw-frame folders only: file-name template(s), e.g. ``"img_{:05}.jpg"``.
@@ -406,6 +433,8 @@ def open_video(
         return source
     if isinstance(source, (np.ndarray, torch.Tensor)):
         return ArrayReader(source)
+    if is_url(source):
+        return PyAVReader(source)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if os.path.isdir(path):
