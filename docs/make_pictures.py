@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from timm.models.resnet import BasicBlock
 
-from tsm_models.apps import cam_video, encode_video, timeline, write_gif, write_labelled_video, write_strip
+from tsm_models import timeline
+from tsm_models.apps import cam_video, encode_video, write_gif, write_labelled_video, write_strip
 from tsm_models.apps.live import run_live
 from tsm_models.data.video import open_video
 from tsm_models.inference import VideoClassifier

@@ -12,7 +12,7 @@ import torch
 from _apps_utils import ZOO_NAME, tiny_model
 from _video_utils import write_video
 
-from tsm_models.apps import timeline
+from tsm_models import timeline
 from tsm_models.cli import _shared, main
 from tsm_models.data.sampling import sample_indices
 from tsm_models.data.video import open_video

@@ -14,7 +14,7 @@ from _http_utils import closed_port_url, serve_directory
 from _video_utils import read_indices, write_video
 from safetensors.torch import load_file
 
-from tsm_models.apps import extract_features, timeline
+from tsm_models import extract_features, timeline
 from tsm_models.cli import _shared, main
 from tsm_models.data.video import PyAVReader, open_video
 from tsm_models.inference import VideoClassifier

@@ -18,7 +18,8 @@ import importlib
 import warnings
 from typing import Any
 
-from .apps import extract_features, grad_cam, timeline
+from .apps import extract_features, grad_cam
+from .apps.timeline import timeline
 from .data.transforms import create_transform
 from .data.video import open_video
 from .inference import VideoClassifier, predict

@@ -5,7 +5,9 @@ from .cam import CamResult, cam_video, grad_cam
 from .features import FeatureReport, extract_features, list_videos
 from .live import LabelChange, LiveStats, run_live
 from .render import draw_labels, encode_video, write_gif, write_labelled_video, write_strip
-from .timeline import Timeline, TimelineWindow, plot_timeline, timeline
+
+# ``timeline`` the function is ``tsm_models.timeline``; ``tsm_models.apps.timeline`` stays the module
+from .timeline import Timeline, TimelineWindow, plot_timeline
 
 __all__ = [
     "CamResult",
@@ -22,7 +24,6 @@ __all__ = [
     "list_videos",
     "plot_timeline",
     "run_live",
-    "timeline",
     "write_gif",
     "write_labelled_video",
     "write_strip",

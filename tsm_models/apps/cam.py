@@ -113,7 +113,7 @@ def _grad_cam_tensor(
     act, grad = activation.detach(), grad.detach()
     if act.ndim == 5:  # (B, T, C, h, w) -> frames
         act, grad = act.flatten(0, 1), grad.flatten(0, 1)
-    if act.ndim != 4 or act.shape[0] % t:
+    if act.ndim != 4 or act.shape[0] != t:
         raise ValueError(f"layer output of shape {tuple(act.shape)} is not per-frame maps (T, C, h, w)")
     weights = grad.mean(dim=(-2, -1), keepdim=True)  # (T, C, 1, 1)
     cam = F.relu((weights * act).sum(1, keepdim=True))  # (T, 1, h, w)
@@ -121,7 +121,7 @@ def _grad_cam_tensor(
     peak = cam.max()
     cam = cam / peak if peak > 0 else cam
     probs = logits.detach()[0].softmax(-1)
-    return cam[-t:] if cam.shape[0] != t else cam, index, probs
+    return cam, index, probs
 
 
 def grad_cam(
