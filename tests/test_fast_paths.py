@@ -1,0 +1,156 @@
+"""The fast CPU paths are correct: every backend's logits agree with eager PyTorch, the ONNX graphs are verified
+with onnxruntime, int8 keeps the top-5, and the exported streaming step streams like StreamingTSM.
+
+Speed is measured by benchmarks/vs_mmaction2.py and benchmarks/streaming_step.py, never here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import tsm_models
+from tsm_models.models.backends import BACKENDS, OnnxRuntimeModel, prepare_backend
+from tsm_models.models.streaming_step import (
+    OnnxStream,
+    StreamingStep,
+    export_streaming_step,
+    quantize_streaming_step,
+)
+
+pytest.importorskip("onnxruntime")
+
+from _helpers import randomize_  # noqa: E402
+
+T, S, K = 4, 32, 10
+
+
+def _model(**kwargs) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = tsm_models.create_model("tsm_r18", num_classes=K, num_segments=T, **kwargs)
+    return randomize_(model, seed=1).eval()
+
+
+def _videos(n: int, seed: int, batch: int = 2) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, T, 3, S, S, generator=g) for _ in range(n)]
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize("backend", ["eager", "channels_last", "compile", "onnxruntime"])
+def test_backend_logits_match_eager(backend):
+    model = _model()
+    (x,) = _videos(1, seed=2)
+    with torch.inference_mode():
+        ref = model(x)
+    run = prepare_backend(_model(), backend, input_shape=(T, 3, S, S))
+    with torch.no_grad():
+        out = run(x)
+    assert out.shape == (2, K) and out.dtype == torch.float32
+    assert _rel(out, ref) < 1e-4
+
+
+def test_onnxruntime_model_dynamic_batch_and_checks(tmp_path):
+    model = _model()
+    run = OnnxRuntimeModel.from_model(model, (T, 3, S, S), path=tmp_path / "m.onnx")
+    assert run.max_rel_diff is not None and run.max_rel_diff < 1e-4
+    assert (tmp_path / "m.onnx").is_file() and not run.int8
+    x = _videos(1, seed=3, batch=3)[0]
+    with torch.inference_mode():
+        assert _rel(run(x), model(x)) < 1e-4
+    again = OnnxRuntimeModel.from_file(tmp_path / "m.onnx")
+    assert again.input_shape == (T, 3, S, S) and again.num_classes == K
+    with pytest.raises(ValueError, match="takes videos"):
+        run(torch.randn(1, T, 3, S + 2, S + 2))
+    with pytest.raises(TypeError):
+        run(x.numpy())
+
+
+def _same_top5_up_to_ties(ref: torch.Tensor, out: torch.Tensor, tol: float) -> bool:
+    """The top-5 sets agree, except for classes whose fp32 logit is within ``tol`` of the 5th best (near-ties
+    that an approximate model may order either way)."""
+    fifth = ref.topk(5).values[-1]
+    sure_in = set((ref > fifth + tol).nonzero().flatten().tolist())  # clearly in the fp32 top-5
+    sure_out = set((ref < fifth - tol).nonzero().flatten().tolist())  # clearly out of it
+    got = set(out.topk(5).indices.tolist())
+    return sure_in <= got and not (got & sure_out)
+
+
+def test_int8_keeps_top5_on_held_out_videos():
+    model = _model()
+    calib = _videos(4, seed=10)
+    run = OnnxRuntimeModel.from_model(model, (T, 3, S, S), int8=True, calibration=calib)
+    assert run.int8
+    decided = 0
+    with torch.inference_mode():
+        for x in _videos(3, seed=20):
+            ref, out = model(x), run(x)
+            assert _rel(out, ref) < 0.1  # approximate logits...
+            tol = 0.03 * float(ref.abs().max())
+            for r, o in zip(ref, out, strict=True):  # ...but the same best classes
+                assert r.argmax() == o.argmax()
+                assert _same_top5_up_to_ties(r, o, tol)
+                decided += set(r.topk(5).indices.tolist()) == set(o.topk(5).indices.tolist())
+    assert decided >= 4  # most of the 6 videos have no near-tie at the 5th place: their top-5 sets are equal
+
+
+def test_bad_backend_arguments():
+    model = _model()
+    with pytest.raises(ValueError, match="backend must be one of"):
+        prepare_backend(model, "tensorrt")
+    with pytest.raises(ValueError, match="int8 runs through"):
+        prepare_backend(model, "compile", int8=True)
+    with pytest.raises(ValueError, match="needs input_shape"):
+        prepare_backend(model, "onnxruntime")
+    with pytest.raises(ValueError, match="calibration"):
+        OnnxRuntimeModel.from_model(model, (T, 3, S, S), int8=True)
+    assert set(BACKENDS) == {"eager", "channels_last", "compile", "onnxruntime"}
+
+
+def test_streaming_step_is_streaming_tsm_with_explicit_caches():
+    model = _model(shift_direction="online")
+    stream = tsm_models.StreamingTSM(model)
+    step = StreamingStep(model)
+    frames = torch.randn(6, 1, 3, S, S, generator=torch.Generator().manual_seed(4))
+    caches = step.init_caches(frames[0])
+    assert len(caches) == step.num_caches == len(stream.streaming_shifts) > 0
+    assert all(float(c.abs().sum()) == 0 for c in caches)
+    with torch.inference_mode():
+        for f in frames:
+            logits, *caches = step(f, *caches)
+            torch.testing.assert_close(logits, stream.step(f).logits, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="expected 8 caches"):
+        step(frames[0])
+
+
+def test_streaming_step_rejects_bidirectional_model():
+    with pytest.raises(ValueError, match="online"):
+        StreamingStep(_model())
+
+
+def test_exported_streaming_step_streams_and_int8_agrees(tmp_path):
+    model = _model(shift_direction="online")
+    path = tmp_path / "step.onnx"
+    rec = export_streaming_step(model, path, (1, 3, S, S), verify_frames=6)
+    assert path.is_file() and rec.max_rel_diff < 1e-4 and len(rec.cache_shapes) == 8
+    # the onnxruntime stream from a reset equals StreamingTSM from a reset, frame by frame, clip logits too
+    stream, onnx_stream = tsm_models.StreamingTSM(model), OnnxStream(path, window=T)
+    frames = torch.randn(10, 1, 3, S, S, generator=torch.Generator().manual_seed(5))
+    for f in frames[:5]:
+        a, b = stream.step(f), onnx_stream.step(f)
+        assert _rel(b.logits, a.logits) < 1e-4 and _rel(b.clip_logits, a.clip_logits) < 1e-4
+    onnx_stream.reset()
+    stream.reset()
+    assert _rel(onnx_stream.step(frames[0]).logits, stream.step(frames[0]).logits) < 1e-4
+    # int8 of the step, calibrated on one stream, agrees on another
+    q = quantize_streaming_step(path, tmp_path / "step_int8.onnx", list(frames[5:]))
+    fp32, int8 = OnnxStream(path), OnnxStream(q)
+    for f in torch.randn(6, 1, 3, S, S, generator=torch.Generator().manual_seed(6)):
+        a, b = fp32.step(f).logits, int8.step(f).logits
+        assert _rel(b, a) < 0.15 and a.argmax() == b.argmax()
+    with pytest.raises(ValueError, match="takes frames"):
+        fp32.step(torch.randn(1, 3, S + 1, S + 1))
+    with pytest.raises(ValueError, match="not a streaming step"):
+        OnnxStream(OnnxRuntimeModel.from_model(_model(), (T, 3, S, S), path=tmp_path / "clip.onnx").path)
