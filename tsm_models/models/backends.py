@@ -33,6 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .quantize import quantize_onnx_int8
+
 __all__ = [
     "BACKENDS",
     "OnnxRuntimeModel",
@@ -231,8 +233,6 @@ class OnnxRuntimeModel:
             export_onnx_graph(model, fp32, (1, *input_shape))
             rel = verify_against(model, fp32, input_shape, batches=(1, 2), rtol=rtol, threads=threads)
             if int8:
-                from .quantize import quantize_onnx_int8
-
                 quantize_onnx_int8(fp32, out, calib)
         finally:
             if int8:

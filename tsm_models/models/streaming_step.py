@@ -30,7 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..streaming import StreamingShift, StreamingTSM, StreamStep
+from .backends import export_onnx_graph, ort_session
+from .quantize import quantize_onnx_int8
+from .streaming import StreamingShift, StreamingTSM, StreamStep
 
 __all__ = [
     "OnnxStream",
@@ -66,13 +68,8 @@ class _CacheShift(nn.Module):
 
 
 def _frame_forward(net: nn.Module, frame: torch.Tensor) -> torch.Tensor:
-    """Per-frame logits ``(B, K)`` of the (streaming) network on frames ``(B, 3, H, W)``."""
-    if hasattr(net, "forward_frame_features"):  # the family hooks of TSMMixin
-        return net.forward_frame_head(net.forward_frame_features(frame))
-    from timm.models.resnet import ResNet
-
-    feats = ResNet.forward_features(net, frame)
-    return net.fc(net.global_pool(feats))
+    """Per-frame logits ``(B, K)`` of the (streaming) network on frames ``(B, 3, H, W)`` (the family hooks)."""
+    return net.forward_frame_head(net.forward_frame_features(frame))
 
 
 class StreamingStep(nn.Module):
@@ -202,8 +199,6 @@ def export_streaming_step(
     Raises:
         ValueError: a bi-directional model, a bad ``frame_shape``, or a graph that disagrees.
     """
-    from .backends import export_onnx_graph
-
     frame_shape = tuple(int(d) for d in frame_shape)
     if len(frame_shape) != 4 or min(frame_shape) < 1:
         raise ValueError(f"frame_shape must be 4 positive ints (B, 3, H, W), got {frame_shape!r}")
@@ -262,8 +257,6 @@ class OnnxStream:
     """
 
     def __init__(self, path: str | os.PathLike, window: int = 8, threads: int | None = None) -> None:
-        from .backends import ort_session
-
         self.path = Path(path)
         self.session = ort_session(self.path, threads)
         ins = self.session.get_inputs()
@@ -308,8 +301,6 @@ def quantize_streaming_step(
 ) -> Path:
     """int8-quantise the streaming step ``src`` into ``dst``, calibrated on a real stream: ``frames`` (each
     ``(B, 3, H, W)``, in order) with the caches the fp32 step produces along the way."""
-    from .quantize import quantize_onnx_int8
-
     stream = OnnxStream(src)
     feeds = []
     for f in frames:
