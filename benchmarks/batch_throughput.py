@@ -31,10 +31,41 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import tsm_models  # noqa: E402
 from vs_mmaction2 import write_clip  # noqa: E402
 
+import tsm_models  # noqa: E402
+
 ZOO_NAME = "tsm_r50_video_1x1x8_kinetics400"
+
+
+def measure(
+    clf: tsm_models.VideoClassifier, b: int, views: list[torch.Tensor], paths: list[Path], workers: int, rounds: int
+) -> dict:
+    """Model-only and end-to-end throughput (video/s, median of ``rounds``) at ``b`` videos per pass."""
+
+    def model_only() -> list:
+        out = []
+        for i in range(0, len(views), b):
+            chunk = views[i : i + b]
+            logits = clf.run_views(torch.cat(chunk))  # (sum V, K)
+            out += [clf.topk(p, 5) for p in clf.views_to_probs(logits, [v.shape[0] for v in chunk])]
+        return out
+
+    def end_to_end() -> list:
+        return [p.topk for p in clf.predict_many(paths, topk=5, num_workers=workers, batch_videos=b)]
+
+    ref = model_only()  # warm-up before timing
+    got = end_to_end()
+    same = [[c for c, _ in x] == [c for c, _ in y] for x, y in zip(ref, got, strict=True)]
+    t_model, t_e2e = [], []
+    for _ in range(rounds):
+        for fn, acc in ((model_only, t_model), (end_to_end, t_e2e)):
+            start = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - start)
+    vm, ve = len(paths) / statistics.median(t_model), len(paths) / statistics.median(t_e2e)
+    return {"model_only_vps": vm, "e2e_vps": ve, "ratio": ve / vm, "top5_equal": sum(same), "t_model": t_model,
+            "t_e2e": t_e2e}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="batch_tp_")
     if args.folder:
-        paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in {".mp4", ".avi", ".mkv", ".webm", ".mov"})
+        exts = {".mp4", ".avi", ".mkv", ".webm", ".mov"}
+        paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in exts)
     else:
         w, h = (int(v) for v in args.clip_size.split("x"))
         paths = [write_clip(Path(tmp.name) / f"clip{i:02d}.mp4", (w, h), args.clip_frames, seed=i)
@@ -72,37 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.int8:
         kwargs.update(backend="onnxruntime", int8=True, calibration=paths[:4])
     results: dict = {"rows": {}, "clips": len(paths), "workers": args.workers, "threads": torch.get_num_threads()}
-    print(f"# {len(paths)} clips, {args.model} ({kwargs['backend']}{' int8' if args.int8 else ''}), "
-          f"{torch.get_num_threads()} thread(s), {args.workers} decoding worker(s), load {os.getloadavg()}\n")  # fmt: skip
+    name = f"{kwargs['backend']}{' int8' if args.int8 else ''}"
+    print(f"# {len(paths)} clips, {args.model} ({name}), {torch.get_num_threads()} thread(s), "
+          f"{args.workers} decoding worker(s), load {os.getloadavg()}\n")  # fmt: skip
     print("| videos / pass | model only, video/s | end to end, video/s | end to end / model only |\n|---|---|---|---|")
     for b in (int(v) for v in args.batch.split(",")):
-        clf = tsm_models.VideoClassifier(model, batch_videos=b, **kwargs)
-
-        def model_only() -> list:
-            out = []
-            with torch.inference_mode():
-                for i in range(0, len(views), b):
-                    chunk = views[i : i + b]
-                    logits = clf.run_views(torch.cat(chunk))  # (sum V, K)
-                    out += [clf.topk(p, 5) for p in clf.views_to_probs(logits, [v.shape[0] for v in chunk])]
-            return out
-
-        def end_to_end() -> list:
-            return [p.topk for p in clf.predict_many(paths, topk=5, num_workers=args.workers)]
-
-        ref = model_only()  # warm-up (and export / compile) before timing
-        got = end_to_end()
-        same = [[c for c, _ in a] == [c for c, _ in g] for a, g in zip(ref, got, strict=True)]
-        t_model, t_e2e = [], []
-        for _ in range(args.rounds):
-            for fn, acc in ((model_only, t_model), (end_to_end, t_e2e)):
-                start = time.perf_counter()
-                fn()
-                acc.append(time.perf_counter() - start)
-        vm, ve = len(paths) / statistics.median(t_model), len(paths) / statistics.median(t_e2e)
-        print(f"| {b} | {vm:.2f} | {ve:.2f} | **{ve / vm:.2f}x** (top-5 equal {sum(same)}/{len(same)}) |")
-        results["rows"][b] = {"model_only_vps": vm, "e2e_vps": ve, "ratio": ve / vm, "top5_equal": sum(same),
-                              "t_model": t_model, "t_e2e": t_e2e}  # fmt: skip
+        clf = tsm_models.VideoClassifier(model, **kwargs)
+        row = measure(clf, b, views, paths, args.workers, args.rounds)
+        print(f"| {b} | {row['model_only_vps']:.2f} | {row['e2e_vps']:.2f} | **{row['ratio']:.2f}x** "
+              f"(top-5 equal {row['top5_equal']}/{len(paths)}) |")  # fmt: skip
+        results["rows"][b] = row
     print(f"\nload after: {os.getloadavg()}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -20,6 +20,7 @@ Goals (issue 17, 2 cores): the online MobileNetV2 at >= 30 frames/s in PyTorch a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -34,8 +35,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tsm_models  # noqa: E402
-from tsm_models.models.streaming_step import OnnxStream, export_streaming_step, quantize_streaming_step  # noqa: E402
+import tsm_models
+from tsm_models.models.streaming_step import OnnxStream, export_streaming_step, quantize_streaming_step
 
 try:
     from tsm_models.tools.timing import CLOCKS, machine_info  # the package layout
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             for f in frames:
                 yard(f)
 
-    fns = {k: (lambda r: lambda: run_stream(r))(r) for k, r in runners.items()}
+    fns = {k: functools.partial(run_stream, r) for k, r in runners.items()}
     if yard is not None:
         fns[f"yardstick timm {base} (one frame)"] = run_yard
     for fn in fns.values():  # warm-up

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -93,9 +94,8 @@ def write_clip(path: Path, size: tuple[int, int], frames: int, seed: int, fps: i
 
 def mmaction2_config(models_registry: Any) -> Any:
     """MMAction2's TSM-R50 recognizer config with the test pipeline matching ``ZOO_NAME``'s protocol."""
-    from mmengine.config import Config
-
     from mmaction2_parity import MEAN, STD
+    from mmengine.config import Config
 
     model = dict(
         type="Recognizer2D",
@@ -114,7 +114,8 @@ def mmaction2_config(models_registry: Any) -> Any:
         dict(type="FormatShape", input_format="NCHW"),
         dict(type="PackActionInputs"),
     ]
-    return Config(dict(model=model, test_pipeline=test_pipeline, test_dataloader=dict(dataset=dict(type="VideoDataset"))))
+    loader = dict(dataset=dict(type="VideoDataset"))
+    return Config(dict(model=model, test_pipeline=test_pipeline, test_dataloader=loader))
 
 
 def rel_diff(a: torch.Tensor, ref: torch.Tensor) -> float:
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     x = views[0]
     fns = {"mmaction2": lambda: mm_logits(x)}
     for row, run in runners.items():
-        fns[row] = (lambda r: lambda: _infer(r, x))(run)
+        fns[row] = functools.partial(_infer, run, x)
     info = machine_info()
     times = time_interleaved(fns, iters=args.iters, warmup=1, clock=args.clock)
     load_after = os.getloadavg()
@@ -216,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# tsm_models vs MMAction2 1.2.0, TSM-R50 1 x 8 x 224 x 224, {info['cpu']}, "
           f"{torch.get_num_threads()} thread(s), {args.clock} time, load {info.get('load_average')} -> "
           f"{tuple(round(v, 2) for v in load_after)}\n")  # fmt: skip
-    print("| model only | median ms | speed vs MMAction2 | vs MMAction2 logits (max rel diff) | top-5 equal | setup s |")
+    print(
+        "| model only | median ms | speed vs MMAction2 | vs MMAction2 logits (max rel diff) | top-5 equal | setup s |"
+    )
     print("|---|---|---|---|---|---|")
     print(f"| MMAction2 1.2.0 eager fp32 | {mm_ms:.1f} | 1.00x | - | - | - |")
     results: dict[str, Any] = {"machine": info, "load_after": load_after, "clock": args.clock, "model_only": {}}
@@ -236,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         p_mm = res_mm.pred_score.float()
         p_ours = clf.scores(clf.preprocess(video))
         e2e_agree = {"max_abs_diff": float((p_ours - p_mm).abs().max()), "top5_equal": top5(p_ours) == top5(p_mm)}
-        fns = {"mmaction2 inference_recognizer": lambda: inference_recognizer(mm, str(video)),
-               "tsm_models VideoClassifier": lambda: clf.scores(clf.preprocess(video))}  # fmt: skip
+        fns = {
+            "mmaction2 inference_recognizer": functools.partial(inference_recognizer, mm, str(video)),
+            "tsm_models VideoClassifier": lambda: clf.scores(clf.preprocess(video)),
+        }
         t2 = time_interleaved(fns, iters=args.e2e_iters, warmup=1, clock=args.clock)
         mm2 = median_ms(t2["mmaction2 inference_recognizer"])
         ours2 = median_ms(t2["tsm_models VideoClassifier"])

@@ -19,7 +19,7 @@ from tsm_models.models.streaming_step import (
 
 pytest.importorskip("onnxruntime")
 
-from _helpers import randomize_  # noqa: E402
+from _helpers import randomize_
 
 T, S, K = 4, 32, 10
 
@@ -154,3 +154,54 @@ def test_exported_streaming_step_streams_and_int8_agrees(tmp_path):
         fp32.step(torch.randn(1, 3, S + 1, S + 1))
     with pytest.raises(ValueError, match="not a streaming step"):
         OnnxStream(OnnxRuntimeModel.from_model(_model(), (T, 3, S, S), path=tmp_path / "clip.onnx").path)
+
+
+def _clip_files(tmp_path, n: int) -> list:
+    from _video_utils import write_video
+
+    return [write_video(tmp_path / f"v{i}.mp4", 20 + 3 * i, size=(48, 40)) for i in range(n)]
+
+
+def _classifier(**kwargs) -> tsm_models.VideoClassifier:
+    from tsm_models.models.zoo import ClipProtocol
+
+    protocol = ClipProtocol(num_frames=T, resize_short=36, crop_size=S, input_format="video", start_index=0)
+    return tsm_models.VideoClassifier(_model(), protocol=protocol, **kwargs)
+
+
+def test_classifier_backends_agree_on_videos(tmp_path):
+    files = _clip_files(tmp_path, 2)
+    eager = _classifier()
+    ref = [eager.scores(eager.preprocess(f)) for f in files]
+    for kwargs in ({"backend": "onnxruntime"}, {"backend": "channels_last"}):
+        clf = _classifier(**kwargs)
+        for f, r in zip(files, ref, strict=True):
+            assert _rel(clf.scores(clf.preprocess(f)), r) < 1e-4
+    int8 = _classifier(backend="onnxruntime", int8=True, calibration=files)
+    assert int8.runner.int8 and int8(files[0], topk=1)[0][0] == eager(files[0], topk=1)[0][0]
+    with pytest.raises(ValueError, match="calibration"):
+        _classifier(backend="onnxruntime", int8=True)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        _classifier(backend="fast")
+    # an exported graph has a fixed view shape: a new crop size re-exports it
+    bigger = _classifier(backend="onnxruntime").with_protocol(crop_size=S + 8, resize_short=S + 8)
+    assert bigger.runner.input_shape == (T, 3, S + 8, S + 8)
+
+
+@pytest.mark.parametrize("num_workers, batch_videos", [(0, 1), (0, 3), (1, 2)])
+def test_predict_many_batches_and_workers_keep_order_and_errors(tmp_path, num_workers, batch_videos):
+    files = _clip_files(tmp_path, 4)
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    videos = [files[0], files[1], bad, files[2], files[3]]
+    clf = _classifier()
+    ref = [clf(f, topk=3) for f in files]
+    out = list(clf.predict_many(videos, topk=3, num_workers=num_workers, batch_videos=batch_videos))
+    assert [p.source for p in out] == [str(v) for v in videos]
+    assert not out[2].ok and out[2].topk == []
+    got = [p.topk for p in out if p.ok]
+    for g, r in zip(got, ref, strict=True):
+        assert [c for c, _ in g] == [c for c, _ in r]
+        assert max(abs(a - b) for (_, a), (_, b) in zip(g, r, strict=True)) < 1e-5
+    with pytest.raises(ValueError, match="batch_videos"):
+        list(clf.predict_many(files, batch_videos=0))

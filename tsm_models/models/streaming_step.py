@@ -212,7 +212,13 @@ def export_streaming_step(
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         export_onnx_graph(
-            step, tmp, frame_shape, dynamic_batch=False, opset=opset, input_names=inputs, output_names=outputs,
+            step,
+            tmp,
+            frame_shape,
+            dynamic_batch=False,
+            opset=opset,
+            input_names=inputs,
+            output_names=outputs,
             example=(frame, *caches),
         )
         rel = verify_streaming_step(model, tmp, frame_shape, verify_frames, rtol) if verify_frames else float("nan")
