@@ -41,5 +41,5 @@ def test_torchcodec_frames_equal_pyav(tmp_path, codec, ext, pix_fmt):
 def test_torchcodec_bad_file_is_a_value_error(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"no video here")
-    with pytest.raises(ValueError, match="bad.mp4"):
+    with pytest.raises(ValueError, match=r"bad\.mp4"):
         open_video(bad, backend="torchcodec")
