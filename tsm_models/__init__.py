@@ -38,6 +38,7 @@ from .models import (
     list_models,
     push_to_hub,
     read_checkpoint,
+    reparameterize,
     save_pretrained,
     temporal_shift,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "predict",
     "push_to_hub",
     "read_checkpoint",
+    "reparameterize",
     "save_pretrained",
     "temporal_shift",
 ]

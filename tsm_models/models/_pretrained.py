@@ -32,7 +32,7 @@ from torch import nn
 
 from ._download import DownloadError, download_url, get_cache_dir, save_safetensors_atomic, sha256_file, snapshot_folder
 from .checkpoint import Checkpoint, read_checkpoint
-from .convert import check_config_text, check_state_dict, rename_state_dict
+from .convert import check_config_text, check_direction, check_non_local, check_state_dict, rename_state_dict
 from .shift import adapt_2d_state_dict
 from .tsm import TSMConfig
 from .zoo import ZooEntry
@@ -93,7 +93,12 @@ def convert_checkpoint(
     """
     saved_classes = _check_saved_config(model, ckpt)
     expected_classes = saved_classes if saved_classes is not None else expected_classes
-    state_dict, unplaced, origin = rename_state_dict(ckpt.state_dict, ckpt.layout)
+    cfg = model.tsm_config  # type: ignore[attr-defined]
+    family = getattr(model, "tsm_family", "") or None
+    state_dict, unplaced, origin = rename_state_dict(ckpt.state_dict, ckpt.layout, family)
+    if family is not None and getattr(model, "num_shifted", 0):
+        check_direction(ckpt.layout, family, cfg.shift_direction)
+    check_non_local(state_dict, cfg.non_local)
     head_w, head_b = _head_keys(model)
     fc = state_dict.get(head_w)
     ckpt_classes = int(fc.shape[0]) if fc is not None and fc.ndim == 2 else None
@@ -103,8 +108,7 @@ def convert_checkpoint(
             "(wrong checkpoint for this model?)"
         )
     if ckpt.config_text is not None:
-        cfg = model.tsm_config  # type: ignore[attr-defined]
-        expected = {k: getattr(cfg, k) for k in ("num_segments", "shift_div", "shift_place")}
+        expected = {k: getattr(cfg, k) for k in ("num_segments", "shift_div", "shift_place", "non_local")}
         check_config_text(ckpt.config_text, {**expected, "depth": _depth(model), "num_classes": ckpt_classes})
     target: dict[str, Any] = {k: v.shape for k, v in model.state_dict().items()}
     if ckpt_classes is not None and ckpt_classes != model.num_classes and head_w in target:
@@ -229,7 +233,8 @@ def load_imagenet(model: nn.Module) -> None:
         ) from None
     head = _head_keys(model)
     state_dict = {k: v for k, v in adapt_2d_state_dict(net.state_dict(), model).items() if k not in head}
-    target = {k: v.shape for k, v in model.state_dict().items() if k not in head}
+    # non-local blocks are new (their init makes them identities, as MMAction2's): not in the 2D weights
+    target = {k: v.shape for k, v in model.state_dict().items() if k not in head and ".non_local_block." not in k}
     check_state_dict(state_dict, target)
     model.load_state_dict(state_dict, strict=False)
     _logger.info("loaded timm ImageNet weights %s (classifier not loaded)", name)

@@ -331,14 +331,20 @@ def adapt_2d_state_dict(state_dict: dict[str, torch.Tensor], model: nn.Module) -
     """Rename a plain 2D network's state dict (timm/torchvision keys) to the keys of a shifted ``model``.
 
     Inserts ``.net`` where ``model`` wraps a module in :class:`TemporalShift` (``layer1.0.conv1.weight`` ->
-    ``layer1.0.conv1.net.weight``); other keys pass through unchanged. Pure: returns a new dict.
+    ``layer1.0.conv1.net.weight``), and the child name of any other wrapper that declares one in a
+    ``wrapped_child`` attribute (a non-local block's ``.block``); other keys pass through unchanged. Pure:
+    returns a new dict.
     """
-    prefixes = [name + "." for name, _ in shifted_modules(model)]
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        for prefix in prefixes:
-            if key.startswith(prefix):
-                key = prefix + "net." + key[len(prefix) :]
-                break
-        out[key] = value
-    return out
+    wrappers = [(name, "net") for name, _ in shifted_modules(model)]
+    wrappers += [(n, m.wrapped_child) for n, m in model.named_modules() if isinstance(getattr(m, "wrapped_child", None), str)]
+    wrappers.sort(key=lambda w: -len(w[0]))  # innermost first
+
+    def to_2d(key: str) -> str:
+        for name, child in wrappers:
+            inner = f"{name}.{child}." if name else f"{child}."
+            if key.startswith(inner):
+                key = (f"{name}." if name else "") + key[len(inner) :]
+        return key
+
+    ours = {to_2d(k): k for k in model.state_dict()}
+    return {ours.get(key, key): value for key, value in state_dict.items()}

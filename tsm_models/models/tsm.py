@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from . import _hub
+from .non_local import resolve_non_local
 from .shift import SHIFT_DIRECTIONS, SHIFT_PLACES, ShiftDirection, ShiftPlace, shifted_modules
 from .streaming import StreamingTSM
 
@@ -57,6 +58,11 @@ class TSMConfig:
         shift_every: shift every n-th block of each stage; ``None`` = the family's default (MMAction2's rule:
             2 for ResNet-101/152 with residual shift, else 1). A built model holds the resolved value.
         dropout: dropout before the classifier (TSMHead: 0.5).
+        non_local: non-local blocks (TSM-ResNets only): ``None`` (none), or the pairwise function of mmcv's
+            ``NonLocal3d``: ``"embedded_gaussian"``, ``"gaussian"`` or ``"dot_product"``.
+        non_local_blocks: where they go, one 0/1 flag per block of each stage; ``None`` with a ``non_local``
+            mode = MMAction2's ``((0, 0, 0), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 0, 0))`` (after layer2.{0,2}
+            and layer3.{0,2,4}). The family constructors also take MMAction2's tuple as ``non_local=``.
     """
 
     num_segments: int = 8
@@ -65,6 +71,8 @@ class TSMConfig:
     shift_direction: ShiftDirection = "bidirectional"
     shift_every: int | None = None
     dropout: float = 0.5
+    non_local: str | None = None
+    non_local_blocks: tuple[tuple[int, ...], ...] | None = None
 
     # Settings a checkpoint fixes: a zoo name refuses other values (``dropout`` may change for fine-tuning).
     ARCHITECTURE_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -73,6 +81,8 @@ class TSMConfig:
         "shift_place",
         "shift_direction",
         "shift_every",
+        "non_local",
+        "non_local_blocks",
     )
 
     def __post_init__(self) -> None:
@@ -92,6 +102,10 @@ class TSMConfig:
             raise TypeError(f"dropout must be a float in [0, 1), got {type(self.dropout).__name__} {self.dropout!r}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.non_local is not None or self.non_local_blocks is not None:
+            mode, blocks = resolve_non_local(self.non_local, self.non_local_blocks)
+            object.__setattr__(self, "non_local", mode)  # frozen: normalise (e.g. JSON lists -> tuples)
+            object.__setattr__(self, "non_local_blocks", blocks)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -121,6 +135,7 @@ class TSMMixin:
     """
 
     tsm_config: TSMConfig
+    tsm_family: ClassVar[str] = ""  # "resnet", "mobilenetv2", "mobileone": the checkpoint key family it loads
     zoo_entry: ZooEntry | None = None  # the zoo record of a model built from a zoo name, else None
     base_model: str = ""  # the timm network (with weights tag) the family wraps, e.g. "resnet50.tv_in1k"
     label_names: list[str] | None = None  # class names, when the model was trained on named classes

@@ -24,7 +24,9 @@ from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
 
 from ._builder import PretrainedSpec, build_tsm, timm_cfg, zoo_timm_cfgs
+from .non_local import insert_non_local, non_local_blocks
 from .shift import TemporalShift
+from .streaming import StreamingTSM
 from .tsm import TSMConfig, TSMMixin
 
 __all__ = ["RESNET_ARGS", "TSM", "insert_temporal_shift"]
@@ -102,8 +104,14 @@ class TSM(TSMMixin, ResNet):
         num_segments, shift_div, shift_place, shift_direction, shift_every, dropout: the
             :class:`~tsm_models.TSMConfig` settings (``shift_every=None``: MMAction2's rule, 2 for
             ResNet-101/152 with residual shift, else 1). ``drop_rate`` is accepted as timm's alias of ``dropout``.
+        non_local, non_local_blocks: non-local blocks (:mod:`tsm_models.models.non_local`): a mode
+            (``"embedded_gaussian"``, ``"gaussian"``, ``"dot_product"``) placed after layer2.{0,2} and
+            layer3.{0,2,4} (or where ``non_local_blocks`` says), or MMAction2's placement tuple as ``non_local``
+            (mode ``"embedded_gaussian"``). Inserted after the shifts; the wrapped blocks' keys gain ``.block``.
         **kwargs: any other :class:`timm.models.resnet.ResNet` argument (``stem_type``, ``avg_down``, ...).
     """
+
+    tsm_family = "resnet"
 
     def __init__(
         self,
@@ -117,17 +125,24 @@ class TSM(TSMMixin, ResNet):
         shift_direction: str = "bidirectional",
         shift_every: int | None = None,
         dropout: float = 0.5,
+        non_local: Any = None,
+        non_local_blocks: Any = None,
         **kwargs: Any,
     ) -> None:
         if "drop_rate" in kwargs:
             dropout = kwargs.pop("drop_rate")
-        cfg = TSMConfig(num_segments, shift_div, shift_place, shift_direction, shift_every, dropout)  # type: ignore[arg-type]
+        cfg = TSMConfig(
+            num_segments, shift_div, shift_place, shift_direction, shift_every, dropout, non_local, non_local_blocks  # type: ignore[arg-type]
+        )
         if isinstance(num_classes, bool) or not isinstance(num_classes, int):
             raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__} {num_classes!r}")
         if num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {num_classes}")
         super().__init__(block=block, layers=layers, num_classes=num_classes, drop_rate=float(dropout), **kwargs)
         insert_temporal_shift(self, num_segments, shift_div, shift_place, shift_direction, shift_every)
+        if cfg.non_local is not None:
+            assert cfg.non_local_blocks is not None
+            insert_non_local(self, cfg.non_local_blocks, num_segments, cfg.non_local)  # type: ignore[arg-type]
         self.tsm_config = cfg.replace(shift_every=cfg.shift_every or _default_shift_every(self, shift_place))
         self._init_classifier()
 
@@ -184,8 +199,18 @@ class TSM(TSMMixin, ResNet):
 
         return self._video_intermediates(x, call)
 
+    def stream(self, window: int | None = None) -> StreamingTSM:
+        """A :class:`~tsm_models.StreamingTSM` of this (online) model; refused with non-local blocks."""
+        if non_local_blocks(self):
+            raise ValueError(
+                f"a TSM with non-local blocks (non_local={self.tsm_config.non_local!r}) cannot stream: each block "
+                "attends over all frames of the clip, the future included. Build it with non_local=None to stream."
+            )
+        return super().stream(window)
+
     def extra_repr(self) -> str:
-        return f"{self.tsm_repr()}, num_shifted={self.num_shifted}"
+        nl = f", non_local={self.tsm_config.non_local!r}" if self.tsm_config.non_local else ""
+        return f"{self.tsm_repr()}, num_shifted={self.num_shifted}{nl}"
 
 
 # ------------------------------------------------------------------------------------------ timm registry
