@@ -205,3 +205,18 @@ def test_predict_many_batches_and_workers_keep_order_and_errors(tmp_path, num_wo
         assert max(abs(a - b) for (_, a), (_, b) in zip(g, r, strict=True)) < 1e-5
     with pytest.raises(ValueError, match="batch_videos"):
         list(clf.predict_many(files, batch_videos=0))
+
+
+@pytest.mark.parametrize("arch", ["tsm_r18", "tsm_mobilenetv2"])
+def test_cli_export_streaming_step(tmp_path, capsys, arch):
+    from tsm_models.cli import main
+
+    out = tmp_path / "step.onnx"
+    assert main(["export", arch, "--streaming", "--onnx", str(out), "--img-size", "32", "--iters", "2"]) == 0
+    text = capsys.readouterr().out
+    assert out.is_file() and "shift caches" in text and "frames/s" in text
+    stream = OnnxStream(out)
+    assert stream.frame_shape == (1, 3, 32, 32) and stream.step(torch.randn(1, 3, 32, 32)).logits.ndim == 2
+    # a bi-directional checkpoint can't stream: refused, nothing written
+    assert main(["export", "tsm_r50_1x1x8_kinetics400", "--streaming", "--onnx", str(tmp_path / "b.onnx")]) == 2
+    assert not (tmp_path / "b.onnx").exists()
