@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.sampling import sample_indices
 from .data.transforms import VideoTransform, create_transform
-from .data.video import DEFAULT_FILENAME_TEMPLATES, FrameReader, open_video
-from .data.views import VideoViews
+from .data.video import FrameReader
+from .data.views import READ_ERRORS, VideoViews, frames_to_views, load_frames, source_name
 from .labels import DATASETS, load_labels
 from .models import create_model
+from .models.backends import BACKENDS, prepare_backend
 from .models.zoo import ClipProtocol, ZooEntry
 
 __all__ = ["Prediction", "VideoClassifier", "average_clips", "predict"]
@@ -82,6 +82,16 @@ class VideoClassifier:
             :meth:`~tsm_models.ClipProtocol.single_view`, for quick use).
         num_labels: only the first ``num_labels`` classes are ranked (two sthv2 checkpoints have 339 logits
             for 174 classes); default: ``len(labels)``.
+        backend: how the model runs on a CPU (``tsm_models.models.backends``): ``"eager"`` (the default: no
+            start-up cost), ``"channels_last"``, ``"compile"`` (``torch.compile`` with freezing; tens of
+            seconds of compilation) or ``"onnxruntime"`` (exported to ONNX and verified against PyTorch within
+            1e-4 of the largest logit: the fastest fp32 path on the CPUs measured in BENCHMARKS.md; seconds of
+            export). Worth it for many videos, not for one.
+        int8: with ``backend="onnxruntime"``, run a statically quantised int8 graph (about 4x eager on a
+            ResNet-50 with VNNI; approximate logits, the same top-5 on the clips measured); needs
+            ``calibration``.
+        calibration: a few real videos (anything :meth:`preprocess` takes) whose views set the int8
+            activation ranges; use videos like the ones to classify.
 
     Probabilities: with ``average_clips="score"`` the softmax of the view-averaged logits, with ``"prob"`` the
     mean of the per-view softmaxes; always over all ``K`` logits, as in MMAction2.
@@ -96,6 +106,9 @@ class VideoClassifier:
         batch_size: int = 16,
         num_labels: int | None = None,
         views: str = "all",
+        backend: str = "eager",
+        int8: bool = False,
+        calibration: Sequence[VideoSource] | None = None,
     ) -> None:
         self.entry: ZooEntry | None = getattr(model, "zoo_entry", None)
         if protocol is None:
@@ -135,6 +148,18 @@ class VideoClassifier:
             model = model.to(device)
         self.model = model.eval()
         self.transform: VideoTransform = create_transform(self.protocol)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend != "eager" and self.device.type != "cpu":
+            raise ValueError(f"backend={backend!r} is a CPU path; the model is on {self.device}")
+        if int8 and not calibration:
+            raise ValueError("int8=True needs calibration=[a few videos like the ones to classify]")
+        self.backend, self.int8 = backend, bool(int8)
+        calib = [self.preprocess(v) for v in calibration] if int8 and calibration else None
+        # the model's input shape is fixed in an exported graph: read it off the transform
+        self.runner: Any = prepare_backend(
+            self.model, backend, input_shape=self.view_shape(), int8=int8, calibration=calib
+        )
 
     @classmethod
     def from_pretrained(
@@ -148,38 +173,43 @@ class VideoClassifier:
         param = next(self.model.parameters(), None)
         return param.device if param is not None else torch.device("cpu")
 
+    def view_shape(self, frame_size: tuple[int, int] = (256, 340)) -> tuple[int, int, int, int]:
+        """``(T, 3, S, S)`` of one view under the protocol (for a video of ``frame_size`` ``(H, W)``)."""
+        p = self.protocol
+        frames = np.zeros((p.num_frames * p.num_clips, *frame_size, 3), np.uint8)
+        return tuple(self._to_views(frames).shape[1:])  # type: ignore[return-value]
+
     def load(self, video: VideoSource) -> np.ndarray:
         """Decode the protocol's frames of ``video``: ``(views * T, H, W, 3)`` uint8, view-major."""
-        p = self.protocol
-        tmpl = (p.filename_tmpl, *[t for t in DEFAULT_FILENAME_TEMPLATES if t != p.filename_tmpl])
-        reader = open_video(video, filename_tmpl=tmpl, start_index=None)
-        try:
-            if reader.total_frames < p.num_frames:
-                _logger.debug(
-                    "%s: %d frames, fewer than %d: frames repeat", reader.source, reader.total_frames, p.num_frames
-                )
-            return reader.read(sample_indices(p, reader.total_frames))
-        finally:
-            if reader is not video:  # close only what was opened here
-                reader.close()
+        return load_frames(video, self.protocol)
 
     def preprocess(self, video: VideoSource) -> torch.Tensor:
         """Network input of ``video``: ``(V, T, 3, S, S)`` float, ``V = crops x clips`` (crop-major)."""
         return self._to_views(self.load(video))
 
     def _to_views(self, frames: np.ndarray) -> torch.Tensor:
-        t = self.protocol.num_frames
-        x = self.transform(frames)  # (crops, clips * T, 3, S, S)
-        return x.reshape(x.shape[0] * (x.shape[1] // t), t, *x.shape[2:])
+        return frames_to_views(frames, self.transform, self.protocol.num_frames)
 
     @torch.inference_mode()
+    def run_views(self, views: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, K)`` float32 of views ``(N, T, 3, S, S)`` (any number of videos' views), through the
+        backend, ``batch_size`` views per forward pass."""
+        device = self.device if self.backend == "eager" else torch.device("cpu")
+        return torch.cat([self.runner(chunk.to(device)).float().cpu() for chunk in views.split(self.batch_size)])
+
+    def views_to_probs(self, logits: torch.Tensor, counts: Sequence[int]) -> list[torch.Tensor]:
+        """Split per-view logits ``(sum(counts), K)`` into videos of ``counts`` views; each video's class
+        probabilities ``(K,)`` (view averaging of the protocol)."""
+        mode = self.protocol.average_clips
+        out = []
+        for chunk in logits.split(list(counts)):
+            averaged = average_clips(chunk.unsqueeze(0), mode)[0]
+            out.append(averaged if mode == "prob" else averaged.softmax(-1))
+        return out
+
     def scores(self, views: torch.Tensor) -> torch.Tensor:
         """Class probabilities ``(K,)`` of one video from its views ``(V, T, 3, S, S)``."""
-        device = self.device
-        logits = torch.cat([self.model(chunk.to(device)).float() for chunk in views.split(self.batch_size)])  # (V, K)
-        mode = self.protocol.average_clips
-        averaged = average_clips(logits.unsqueeze(0), mode)[0]
-        return averaged if mode == "prob" else averaged.softmax(-1)
+        return self.views_to_probs(self.run_views(views), [views.shape[0]])[0]
 
     def topk(self, probs: torch.Tensor, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` most likely named classes of a probability vector ``(K,)``."""
@@ -194,42 +224,74 @@ class VideoClassifier:
         return self.topk(self.scores(self.preprocess(video)), topk)
 
     def predict_many(
-        self, videos: Iterable[VideoSource], topk: int = 5, prefetch: bool = True, workers: int = 0
+        self,
+        videos: Iterable[VideoSource],
+        topk: int = 5,
+        prefetch: bool = True,
+        num_workers: int = 0,
+        batch_videos: int = 1,
     ) -> Iterator[Prediction]:
-        """Classify videos in order, decoding the next video in a thread while the model runs, or in
-        ``workers`` DataLoader processes (:class:`~tsm_models.data.views.VideoViews`; paths and URLs only).
+        """Classify videos, in order, decoding ahead while the model runs.
+
+        Args:
+            videos: anything :meth:`preprocess` takes (file paths for ``num_workers > 0``).
+            topk: classes per prediction.
+            prefetch: with ``num_workers=0``, decode the next videos in a thread.
+            num_workers: decode, sample and preprocess in this many DataLoader worker processes (the model
+                runs here, meanwhile); 0: in this process.
+            batch_videos: videos whose views go through the model together (a forward pass of
+                ``batch_size`` views at most).
 
         A video that cannot be read yields a :class:`Prediction` with its ``error`` (the run goes on);
         other errors propagate.
         """
         if topk < 1:
             raise ValueError(f"topk must be >= 1, got {topk}")
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
+        if not isinstance(batch_videos, int) or batch_videos < 1:
+            raise ValueError(f"batch_videos must be an int >= 1, got {batch_videos!r}")
         items = list(videos)
-        if workers:
-            for item in VideoViews(items, self.protocol, self.transform).loader(num_workers=workers):
-                if item.ok:
-                    yield Prediction(item.source, self.topk(self.scores(item.views), topk))
-                else:
-                    yield Prediction(item.source, [], ValueError(item.error))
+        batch: list[tuple[str, torch.Tensor]] = []
+
+        def flush() -> Iterator[Prediction]:
+            if batch:
+                logits = self.run_views(torch.cat([v for _, v in batch]))
+                probs = self.views_to_probs(logits, [len(v) for _, v in batch])
+                yield from (Prediction(src, self.topk(p, topk)) for (src, _), p in zip(batch, probs, strict=True))
+                batch.clear()
+
+        for source, views, error in self._decoded(items, prefetch, num_workers, batch_videos):
+            if error is not None:
+                yield from flush()  # keep the output in input order
+                yield Prediction(source, [], error)
+                continue
+            batch.append((source, views))
+            if len(batch) >= batch_videos:
+                yield from flush()
+        yield from flush()
+
+    def _decoded(
+        self, items: list[VideoSource], prefetch: bool, num_workers: int, ahead: int
+    ) -> Iterator[tuple[str, torch.Tensor | None, Exception | None]]:
+        """``(source, views, error)`` per video, in order."""
+        if num_workers > 0:
+            # only what decoding needs goes to the workers (not the model or an onnxruntime session)
+            views = VideoViews(items, self.protocol, self.transform)
+            for item in views.loader(num_workers=num_workers, prefetch_factor=max(2, -(-(ahead + 1) // num_workers))):
+                yield item.source, item.views, None if item.ok else ValueError(item.error)
             return
         with ThreadPoolExecutor(max_workers=1) as pool:
-
-            def submit(video: VideoSource) -> Future[torch.Tensor]:
-                return pool.submit(self.preprocess, video)
-
-            pending = submit(items[0]) if items and prefetch else None
+            pending: list[Future[torch.Tensor]] = []
+            window = ahead + 1 if prefetch else 0
             for i, video in enumerate(items):
-                source = _source_name(video)
+                while prefetch and len(pending) < window and i + len(pending) < len(items):
+                    pending.append(pool.submit(self.preprocess, items[i + len(pending)]))
                 try:
-                    views = pending.result() if pending is not None else self.preprocess(video)
-                    error = None
-                except (ValueError, FileNotFoundError, OSError) as exc:
-                    views, error = None, exc
-                pending = submit(items[i + 1]) if prefetch and i + 1 < len(items) else None
-                if error is not None:
-                    yield Prediction(source, [], error)
-                    continue
-                yield Prediction(source, self.topk(self.scores(views), topk))
+                    views = pending.pop(0).result() if prefetch else self.preprocess(video)
+                    yield source_name(video), views, None
+                except READ_ERRORS as exc:
+                    yield source_name(video), None, exc
 
     def with_protocol(self, **changes: Any) -> VideoClassifier:
         """A copy with protocol fields changed, e.g. ``crop="three", crop_size=256, num_crops=3``."""
@@ -237,15 +299,11 @@ class VideoClassifier:
         clone.__dict__.update(self.__dict__)
         clone.protocol = replace(self.protocol, **changes)
         clone.transform = create_transform(clone.protocol)
+        if self.backend == "onnxruntime" and clone.view_shape() != self.view_shape():
+            if self.int8:
+                raise ValueError("an int8 classifier's views can't change shape: build a new one with calibration")
+            clone.runner = prepare_backend(self.model, "onnxruntime", input_shape=clone.view_shape())
         return clone
-
-
-def _source_name(video: VideoSource) -> str:
-    if isinstance(video, (str, os.PathLike)):
-        return os.fspath(video)
-    if isinstance(video, FrameReader):
-        return video.source
-    return f"<{type(video).__name__}>"
 
 
 def predict(
@@ -256,6 +314,7 @@ def predict(
     protocol: ClipProtocol | None = None,
     device: str | torch.device | None = None,
     views: str = "all",
+    backend: str = "eager",
 ) -> list[tuple[str, float]]:
     """Classify one video with ``model`` and its zoo record's test protocol.
 
@@ -268,8 +327,12 @@ def predict(
         device: run the model there (moves the model).
         views: ``"all"``: the protocol's views (clips x crops, ``protocol.num_views``, e.g. 100 for a dense
             10-clip x TenCrop entry), combined as upstream; ``"single"``: 1 clip, 1 center crop (cheap).
+        backend: see :class:`VideoClassifier` (``"onnxruntime"`` pays seconds of export: worth it for many
+            videos through one :class:`VideoClassifier`, not for one call).
 
     Returns:
         ``[(label, probability), ...]``, most likely first.
     """
-    return VideoClassifier(model, labels=labels, protocol=protocol, device=device, views=views)(video, topk=topk)
+    return VideoClassifier(model, labels=labels, protocol=protocol, device=device, views=views, backend=backend)(
+        video, topk=topk
+    )

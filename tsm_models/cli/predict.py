@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     classifier = VideoClassifier(model, labels=labels, device=device, batch_size=args.batch_size)
     failed: list[tuple[str, str]] = []
     bar = tqdm(total=len(args.videos), unit="video", disable=len(args.videos) < 2, file=sys.stderr)
-    for result in classifier.predict_many(args.videos, topk=args.topk, workers=args.workers):
+    for result in classifier.predict_many(args.videos, topk=args.topk, num_workers=args.workers):
         bar.update()
         if not result.ok:
             failed.append((result.source, str(result.error)))

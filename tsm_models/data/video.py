@@ -30,7 +30,10 @@ __all__ = [
     "FrameReader",
     "PyAVReader",
     "is_url",
+    "TorchCodecReader",
+    "VIDEO_BACKENDS",
     "open_video",
+    "torchcodec_available",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ _logger = logging.getLogger(__name__)
 DEFAULT_FILENAME_TEMPLATES: tuple[str, ...] = ("img_{:05}.jpg", "{:05}.jpg", "{:06}.jpg", "img_{:06}.jpg")
 # Seconds FFmpeg waits to connect to / read from an http(s) URL before giving up.
 URL_TIMEOUT = 30.0
+VIDEO_BACKENDS: tuple[str, ...] = ("pyav", "torchcodec")
 _INSTALL_HINT = "decoding video files needs PyAV; install it with: pip install 'tsm-models[video]'"
 
 
@@ -408,6 +412,7 @@ def open_video(
     source: str | os.PathLike | np.ndarray | torch.Tensor | Sequence[Any] | FrameReader,
     filename_tmpl: str | Sequence[str] | None = None,
     start_index: int | None = None,
+    backend: str = "pyav",
 ) -> FrameReader:
     """Open a video for frame access.
 
@@ -417,6 +422,8 @@ def open_video(
             ``(H, W, 3)`` arrays / PIL images, or a reader (returned as is).
         filename_tmpl: raw-frame folders only: file-name template(s), e.g. ``"img_{:05}.jpg"``.
         start_index: raw-frame folders only: number of the first file (MMAction2: 1).
+        backend: video files only: ``"pyav"`` (the default) or ``"torchcodec"`` (:class:`TorchCodecReader`;
+            the same frames, needs TorchCodec and the system's FFmpeg libraries).
 
     Returns:
         A :class:`FrameReader`; use it as a context manager (or call ``close()``) for files.
@@ -441,9 +448,75 @@ def open_video(
             return FrameFolderReader(path, filename_tmpl, start_index)
         if not os.path.exists(path):
             raise FileNotFoundError(f"video not found: {path}")
-        return PyAVReader(path)
+        if backend not in VIDEO_BACKENDS:
+            raise ValueError(f"backend must be one of {VIDEO_BACKENDS}, got {backend!r}")
+        return TorchCodecReader(path) if backend == "torchcodec" else PyAVReader(path)
     if isinstance(source, Sequence):
         return ArrayReader(_to_array(source), source="<list>")
     raise ValueError(
         f"expected a video path, frame folder, (T, H, W, 3) array/tensor or list of frames, got {type(source).__name__}"
     )
+
+
+_TORCHCODEC_HINT = (
+    "backend='torchcodec' needs TorchCodec and the system's FFmpeg libraries: pip install torchcodec, and e.g. "
+    "apt-get install libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 libavdevice59 libavfilter8"
+)
+
+
+def _import_decoder() -> Any:
+    try:
+        from torchcodec.decoders import VideoDecoder
+    except (ImportError, OSError, RuntimeError) as exc:  # OSError/RuntimeError: FFmpeg libraries missing
+        raise ImportError(f"{_TORCHCODEC_HINT} ({type(exc).__name__}: {exc})") from exc
+    return VideoDecoder
+
+
+def torchcodec_available() -> bool:
+    """Whether TorchCodec imports and can load its FFmpeg-linked core (decoding may still fail on a codec)."""
+    try:
+        _import_decoder()
+        from torchcodec._core import ops  # tries to load the FFmpeg-linked core when imported
+    except (ImportError, OSError, RuntimeError):
+        return False
+    return getattr(ops, "ffmpeg_major_version", None) is not None
+
+
+class TorchCodecReader(FrameReader):
+    """Frames of a video file decoded by TorchCodec.
+
+    Args:
+        path: the video file.
+        device: ``"cpu"`` or ``"cuda"`` (NVDEC); frames are returned on the CPU either way.
+        threads: FFmpeg decoding threads (``0``: FFmpeg's choice).
+    """
+
+    def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int = 1) -> None:
+        decoder_cls = _import_decoder()
+        self.source = os.fspath(path)
+        if not os.path.isfile(self.source):
+            raise FileNotFoundError(f"no such video file: {self.source}")
+        try:
+            self._decoder = decoder_cls(
+                self.source, dimension_order="NHWC", seek_mode="exact", num_ffmpeg_threads=threads, device=device
+            )
+        except (RuntimeError, OSError, ValueError) as exc:
+            if "libtorchcodec" in str(exc):  # the core library or the FFmpeg libraries it links did not load
+                raise ImportError(f"{_TORCHCODEC_HINT} ({exc})") from exc
+            raise ValueError(f"{self.source}: TorchCodec can't open it as a video ({exc})") from exc
+        meta = self._decoder.metadata
+        self.total_frames = int(meta.num_frames or 0)
+        self.fps = float(meta.average_fps) if meta.average_fps else None
+        if self.total_frames < 1:
+            raise ValueError(f"{self.source}: no video frames")
+
+    def _read_sorted(self, indices: list[int]) -> dict[int, np.ndarray]:
+        try:
+            batch = self._decoder.get_frames_at(indices).data  # (N, H, W, 3) uint8
+        except (RuntimeError, IndexError) as exc:
+            raise ValueError(f"{self.source}: TorchCodec failed to decode frames {indices[:8]}...: {exc}") from exc
+        arr = batch.cpu().numpy()
+        return {i: arr[k] for k, i in enumerate(indices)}
+
+    def close(self) -> None:
+        self._decoder = None

@@ -147,7 +147,9 @@ def resolve_non_local(
         return None, None
     if isinstance(non_local, str):
         if non_local not in NON_LOCAL_MODES:
-            raise ValueError(f"non_local must be one of {NON_LOCAL_MODES} (or MMAction2's placement tuple), got {non_local!r}")
+            raise ValueError(
+                f"non_local must be one of {NON_LOCAL_MODES} (or MMAction2's placement tuple), got {non_local!r}"
+            )
         mode = non_local
         placement = NON_LOCAL_BLOCKS if non_local_blocks is None else non_local_blocks
     elif isinstance(non_local, Sequence):
