@@ -115,7 +115,7 @@ def test_predict_many_in_worker_processes_matches_the_thread(dataset):
     clf = VideoClassifier(tiny_model())
     videos = list_videos(dataset)
     threads = list(clf.predict_many(videos, topk=3))
-    workers = list(clf.predict_many(videos, topk=3, workers=2))
+    workers = list(clf.predict_many(videos, topk=3, num_workers=2))
     assert [p.source for p in workers] == videos and [p.ok for p in workers] == [True, True, False, True]
     for a, b in zip(threads, workers, strict=True):
         assert [n for n, _ in a.topk] == [n for n, _ in b.topk]
