@@ -31,8 +31,11 @@ def test_forward_accepts_the_models_own_dtype(tiny_tsm, video) -> None:
 
 
 def test_unknown_create_model_argument_is_a_type_error_naming_it() -> None:
-    with pytest.raises(TypeError, match="frobnicate"):
+    with pytest.raises(TypeError, match="frobnicate") as info:
         tsm_models.create_model("tsm_r18", frobnicate=1)
+    assert "tsm_r18" in str(info.value) and "num_segments" in str(info.value)  # names the model and what it takes
+    with pytest.raises(TypeError, match="Did you mean num_segments"):
+        tsm_models.create_model("tsm_r18", num_segment=4)
 
 
 @pytest.mark.parametrize("name", ["drop_path_rate", "drop_block_rate"])
@@ -106,7 +109,7 @@ def test_frames_with_bad_values_are_refused(tiny_tsm, bad: str) -> None:
 
 def test_fewer_labels_than_outputs_is_refused(tiny_tsm) -> None:
     model = tiny_tsm()  # 5 outputs
-    with pytest.raises(ValueError, match="2 labels.*5 outputs"):
+    with pytest.raises(ValueError, match=r"2 labels.*5 outputs"):
         VideoClassifier(model, labels=["a", "b"], protocol=PROTOCOL)
     # ranking a subset stays possible when asked for explicitly
     clf = VideoClassifier(model, labels=["a", "b"], protocol=PROTOCOL, num_labels=2)

@@ -105,6 +105,9 @@ class VideoClassifier:
         num_classes = getattr(model, "num_classes", None)
         # a zoo model given a new classifier (fine-tuning) keeps the protocol but not the class names
         entry_labels = self.entry is not None and num_classes in (None, self.entry.num_classes)
+        # names given here or saved with the weights must cover the outputs (a zoo record's list may be
+        # shorter: its num_labels says so)
+        count_names = labels is not None or bool(getattr(model, "label_names", None))
         if labels is None:
             if getattr(model, "label_names", None):  # class names learned with the weights (a fine-tuned model)
                 labels = list(model.label_names)  # type: ignore[arg-type]
@@ -115,6 +118,12 @@ class VideoClassifier:
             else:
                 raise ValueError("labels are needed for a model without num_classes")
         self.labels = list(labels)
+        if num_labels is None and count_names and num_classes and len(self.labels) < num_classes:
+            raise ValueError(
+                f"{len(self.labels)} labels for a model with {num_classes} outputs: the outputs beyond the names "
+                f"would be dropped from the ranking; give {num_classes} names, or pass num_labels="
+                f"{len(self.labels)} to rank only the first {len(self.labels)} outputs"
+            )
         if num_labels is None:
             num_labels = min(self.entry.num_labels, len(self.labels)) if entry_labels else len(self.labels)
         self.num_labels = int(num_labels)
@@ -159,7 +168,13 @@ class VideoClassifier:
 
     def preprocess(self, video: VideoSource) -> torch.Tensor:
         """Network input of ``video``: ``(V, T, 3, S, S)`` float, ``V = crops x clips`` (crop-major)."""
-        return self._to_views(self.load(video))
+        frames = self.load(video)
+        try:
+            return self._to_views(frames)
+        except ValueError as exc:  # e.g. a frame size the resize refuses: say which video
+            if _source_name(video) in str(exc):
+                raise
+            raise ValueError(f"{_source_name(video)}: {exc}") from None
 
     def _to_views(self, frames: np.ndarray) -> torch.Tensor:
         t = self.protocol.num_frames
@@ -190,8 +205,9 @@ class VideoClassifier:
     def predict_many(self, videos: Iterable[VideoSource], topk: int = 5, prefetch: bool = True) -> Iterator[Prediction]:
         """Classify videos one by one, decoding the next video in a thread while the model runs.
 
-        A video that cannot be read yields a :class:`Prediction` with its ``error`` (the run goes on);
-        other errors propagate.
+        Any error of one video (unreadable, damaged, too large, out of memory, non-finite outputs) yields a
+        :class:`Prediction` with that ``error`` and the run goes on; only ``KeyboardInterrupt``-like
+        exceptions stop it.
         """
         if topk < 1:
             raise ValueError(f"topk must be >= 1, got {topk}")
@@ -207,13 +223,18 @@ class VideoClassifier:
                 try:
                     views = pending.result() if pending is not None else self.preprocess(video)
                     error = None
-                except (ValueError, FileNotFoundError, OSError) as exc:
+                except Exception as exc:  # one video's failure, whatever it is, is that video's error
                     views, error = None, exc
                 pending = submit(items[i + 1]) if prefetch and i + 1 < len(items) else None
+                if error is None:
+                    try:
+                        top = self.topk(self.scores(views), topk)
+                    except Exception as exc:  # e.g. an allocation failure or non-finite outputs on this video
+                        error = exc
                 if error is not None:
                     yield Prediction(source, [], error)
                     continue
-                yield Prediction(source, self.topk(self.scores(views), topk))
+                yield Prediction(source, top)
 
     def with_protocol(self, **changes: Any) -> VideoClassifier:
         """A copy with protocol fields changed, e.g. ``crop="three", crop_size=256, num_crops=3``."""

@@ -26,6 +26,7 @@ from ..labels import DATASETS, load_labels
 from ..models.zoo import MEAN_255, STD_255, ClipProtocol, ZooEntry
 
 __all__ = [
+    "MAX_RESIZED_PIXELS",
     "VideoTransform",
     "center_crop",
     "create_transform",
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 _MSC_SCALES: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
+# Largest frame resize_short may produce (4096 x 4096): an 8000x2 strip resized to a short side of 256 would
+# need 262 Mpx per frame (6.3 GB for 8 frames as floats) and is refused instead.
+MAX_RESIZED_PIXELS = 1 << 24
 
 
 def _check_clip(x: torch.Tensor) -> None:
@@ -73,7 +77,14 @@ def resize_short(x: torch.Tensor, size: int) -> torch.Tensor:
     _check_clip(x)
     h, w = x.shape[-2:]
     factor = size / min(h, w)
-    return resize(x, (int(h * factor + 0.5), int(w * factor + 0.5)))
+    out_h, out_w = int(h * factor + 0.5), int(w * factor + 0.5)
+    if out_h * out_w > MAX_RESIZED_PIXELS:  # refused before anything is allocated
+        raise ValueError(
+            f"frames of {w}x{h} would be resized to {out_w}x{out_h} ({out_h * out_w / 1e6:.0f} Mpx per frame, "
+            f"limit {MAX_RESIZED_PIXELS} px = MAX_RESIZED_PIXELS): the aspect ratio is too extreme for a "
+            f"short side of {size}"
+        )
+    return resize(x, (out_h, out_w))
 
 
 def _crop(x: torch.Tensor, top: int, left: int, h: int, w: int) -> torch.Tensor:
