@@ -22,7 +22,7 @@ from torch import nn
 
 from .data.transforms import VideoTransform, create_transform
 from .data.video import FrameReader
-from .data.views import READ_ERRORS, VideoViews, frames_to_views, load_frames, source_name
+from .data.views import VideoViews, frames_to_views, load_frames, source_name
 from .labels import DATASETS, load_labels
 from .models import create_model
 from .models.backends import BACKENDS, prepare_backend
@@ -124,6 +124,9 @@ class VideoClassifier:
         num_classes = getattr(model, "num_classes", None)
         # a zoo model given a new classifier (fine-tuning) keeps the protocol but not the class names
         entry_labels = self.entry is not None and num_classes in (None, self.entry.num_classes)
+        # names given here or saved with the weights must cover the outputs (a zoo record's list may be
+        # shorter: its num_labels says so)
+        count_names = labels is not None or bool(getattr(model, "label_names", None))
         if labels is None:
             if getattr(model, "label_names", None):  # class names learned with the weights (a fine-tuned model)
                 labels = list(model.label_names)  # type: ignore[arg-type]
@@ -134,6 +137,12 @@ class VideoClassifier:
             else:
                 raise ValueError("labels are needed for a model without num_classes")
         self.labels = list(labels)
+        if num_labels is None and count_names and num_classes and len(self.labels) < num_classes:
+            raise ValueError(
+                f"{len(self.labels)} labels for a model with {num_classes} outputs: the outputs beyond the names "
+                f"would be dropped from the ranking; give {num_classes} names, or pass num_labels="
+                f"{len(self.labels)} to rank only the first {len(self.labels)} outputs"
+            )
         if num_labels is None:
             num_labels = min(self.entry.num_labels, len(self.labels)) if entry_labels else len(self.labels)
         self.num_labels = int(num_labels)
@@ -185,7 +194,13 @@ class VideoClassifier:
 
     def preprocess(self, video: VideoSource) -> torch.Tensor:
         """Network input of ``video``: ``(V, T, 3, S, S)`` float, ``V = crops x clips`` (crop-major)."""
-        return self._to_views(self.load(video))
+        frames = self.load(video)
+        try:
+            return self._to_views(frames)
+        except ValueError as exc:  # e.g. a frame size the resize refuses: say which video
+            if source_name(video) in str(exc):
+                raise
+            raise ValueError(f"{source_name(video)}: {exc}") from None
 
     def _to_views(self, frames: np.ndarray) -> torch.Tensor:
         return frames_to_views(frames, self.transform, self.protocol.num_frames)
@@ -242,8 +257,9 @@ class VideoClassifier:
             batch_videos: videos whose views go through the model together (a forward pass of
                 ``batch_size`` views at most).
 
-        A video that cannot be read yields a :class:`Prediction` with its ``error`` (the run goes on);
-        other errors propagate.
+        Any error of one video (unreadable, damaged, too large, out of memory, non-finite outputs) yields a
+        :class:`Prediction` with that ``error`` and the run goes on; only ``KeyboardInterrupt``-like
+        exceptions stop it.
         """
         if topk < 1:
             raise ValueError(f"topk must be >= 1, got {topk}")
@@ -254,11 +270,23 @@ class VideoClassifier:
         items = list(videos)
         batch: list[tuple[str, torch.Tensor]] = []
 
+        def score(group: list[tuple[str, torch.Tensor]]) -> list[Prediction]:
+            logits = self.run_views(torch.cat([v for _, v in group]))
+            probs = self.views_to_probs(logits, [len(v) for _, v in group])
+            return [Prediction(src, self.topk(p, topk)) for (src, _), p in zip(group, probs, strict=True)]
+
         def flush() -> Iterator[Prediction]:
             if batch:
-                logits = self.run_views(torch.cat([v for _, v in batch]))
-                probs = self.views_to_probs(logits, [len(v) for _, v in batch])
-                yield from (Prediction(src, self.topk(p, topk)) for (src, _), p in zip(batch, probs, strict=True))
+                try:
+                    results = score(batch)
+                except Exception as exc:  # e.g. an allocation failure or non-finite outputs: find the video
+                    results = [Prediction(batch[0][0], [], exc)] if len(batch) == 1 else []
+                    for item in batch if len(batch) > 1 else []:
+                        try:
+                            results += score([item])
+                        except Exception as one:  # this video's error; the others keep their results
+                            results.append(Prediction(item[0], [], one))
+                yield from results
                 batch.clear()
 
         for source, views, error in self._decoded(items, prefetch, num_workers, batch_videos):
@@ -290,7 +318,7 @@ class VideoClassifier:
                 try:
                     views = pending.pop(0).result() if prefetch else self.preprocess(video)
                     yield source_name(video), views, None
-                except READ_ERRORS as exc:
+                except Exception as exc:  # one video's failure, whatever it is, is that video's error
                     yield source_name(video), None, exc
 
     def with_protocol(self, **changes: Any) -> VideoClassifier:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 
 from ..version import __version__
 from . import benchmark, cam, convert, convert_zoo, export, features, info, live, predict, timeline, zoo
@@ -33,8 +35,24 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status (2 for a bad argument or input)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    log = logging.getLogger("tsm_models")
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # stdout closed early (`tsm-models predict ... | head -1`): stop quietly
+        _discard_stdout()
+        return 1
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        logging.getLogger("tsm_models").error("%s", exc)
+        log.error("%s", exc)
         return 2
+    except OSError as exc:  # a full disk, a read-only folder...: one line, not a traceback
+        log.error("%s", exc)
+        return 1
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (e.g. replaced in tests)
+        pass

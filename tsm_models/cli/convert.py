@@ -19,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="architecture or zoo name, e.g. tsm_r50_1x1x8_kinetics400")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--num-segments", type=int, default=None, help="frames per shift group (architecture names)")
-    p.add_argument("--num-classes", type=int, default=None, help="classifier size (architecture names)")
+    p.add_argument(
+        "--num-classes", type=int, default=None, help="classifier size (default: the checkpoint's; another: new head)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace files in --out that are not a previous save")
     p.set_defaults(func=run)
 
 
@@ -27,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
     pairs = (("num_segments", args.num_segments), ("num_classes", args.num_classes))
     kwargs = {k: v for k, v in pairs if v is not None}
     model = create_model(args.model, pretrained=args.src, **kwargs)
-    out = save_pretrained(model, args.out)
+    out = save_pretrained(model, args.out, overwrite=args.overwrite)
     sys.stdout.write(f"{args.src} -> {out} ({args.model}, {model.num_classes} classes)\n")
     return 0

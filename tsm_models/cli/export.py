@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="architecture (tsm_r50) or zoo checkpoint (tsm_r50_1x1x8_kinetics400)")
     p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="output file")
     p.add_argument("--pretrained", metavar="PATH", help="weights to load (checkpoint file or saved folder)")
+    p.add_argument(
+        "--num-classes", type=int, help="classifier size (default: the checkpoint's; another value starts a new head)"
+    )
     p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
     p.add_argument("--frames", type=int, help="frames T per video (default: the checkpoint's test clip / 8)")
     p.add_argument("--img-size", type=int, help="crop size S (default: the checkpoint's / 224)")
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.streaming:
         return _run_streaming(args, entry is not None, img_size)
     shape = (batch, frames, 3, img_size, img_size)
-    model = create_model(args.name, pretrained=args.pretrained or False)
+    kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
+    model = create_model(args.name, pretrained=args.pretrained or False, **kwargs)
     result = export_onnx(model, args.onnx, shape, dynamic_batch=dynamic, opset=args.opset)
     run_shape = (1 if dynamic else batch, *shape[1:])
     if args.threads is not None and args.threads < 1:

@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-m", "--model", required=True, help="zoo name (or MMAction2 config name) or architecture")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--pretrained", metavar="PATH", help="checkpoint file or saved directory to load")
+    p.add_argument(
+        "--num-classes", type=int, help="classifier size (default: the checkpoint's; another value starts a new head)"
+    )
     weights.add_argument(
         "--no-pretrained", action="store_true", help="random weights (checks the pipeline; predictions are noise)"
     )
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     _check_outputs(args)
     labels = None if args.labels is None else read_labels(args.labels)
-    model = create_model(args.model, pretrained=_weights(args))
+    kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
+    model = create_model(args.model, pretrained=_weights(args), **kwargs)
     classifier = VideoClassifier(model, labels=labels, device=device, batch_size=args.batch_size)
     failed: list[tuple[str, str]] = []
     bar = tqdm(total=len(args.videos), unit="video", disable=len(args.videos) < 2, file=sys.stderr)

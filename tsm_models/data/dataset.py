@@ -17,10 +17,12 @@ a resumed run (:meth:`VideoDataset.set_epoch`) reproduces the original one.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,27 @@ def _parse_int(value: str, what: str, where: str, line: str) -> int:
     return number
 
 
+@contextlib.contextmanager
+def _text_lines(path: Path) -> Iterator[Iterator[str]]:
+    """The lines of a UTF-8 text file (a leading BOM dropped); a line that is not UTF-8 is a ``ValueError``
+    naming ``file:line`` (a Latin-1 list would otherwise fail with a bare ``UnicodeDecodeError``)."""
+    data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+
+    def lines() -> Iterator[str]:
+        for lineno, raw in enumerate(data.splitlines(keepends=True), start=1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(
+                    f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                    "save the list as UTF-8, e.g. iconv -f latin1 -t utf-8"
+                ) from None
+
+    yield lines()
+
+
 def read_annotation_file(
     ann_file: str | os.PathLike[str],
     data_prefix: str | os.PathLike[str] | None = None,
@@ -96,7 +119,7 @@ def read_annotation_file(
         raise FileNotFoundError(f"annotation file not found: {ann_file}")
     prefix = Path(data_prefix) if data_prefix is not None else ann_file.parent
     records: list[VideoRecord] = []
-    with open(ann_file, encoding="utf-8") as f:
+    with _text_lines(ann_file) as f:
         for lineno, raw in enumerate(f, start=1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -190,6 +213,9 @@ class VideoDataset(Dataset):
     ``total_frames`` from the annotation list takes precedence over the files counted, as in MMAction2.
     """
 
+    ann_file: Path | None = None  # the annotation list the records come from (from_annotation_file)
+    _data_prefix: str | os.PathLike[str] | None = None
+
     def __init__(
         self,
         records: Sequence[VideoRecord],
@@ -228,7 +254,19 @@ class VideoDataset(Dataset):
         records = read_annotation_file(ann_file, data_prefix, num_classes=num_classes)
         if records[0].total_frames is not None and p.input_format != "rawframes":
             _logger.info("%s lists raw-frame folders; reading them as frame folders", ann_file)
-        return cls(records, protocol, **kwargs)
+        dataset = cls(records, protocol, **kwargs)
+        dataset.ann_file, dataset._data_prefix = Path(ann_file), data_prefix
+        return dataset
+
+    def check_labels(self, num_classes: int) -> None:
+        """Raise ``ValueError`` for a label ``>= num_classes``, naming the annotation file and line when known
+        (the training loop calls this: a label beyond the classifier otherwise fails inside the loss)."""
+        bad = next((r for r in self.records if isinstance(r.label, int) and r.label >= num_classes), None)
+        if bad is None:
+            return
+        if self.ann_file is not None:
+            read_annotation_file(self.ann_file, self._data_prefix, num_classes=num_classes)  # raises file:line
+        raise ValueError(f"{bad.path}: label {bad.label} is out of range for a model with {num_classes} classes")
 
     @classmethod
     def from_folder(

@@ -29,6 +29,7 @@ from ..labels import DATASETS, load_labels
 from ..models.zoo import MEAN_255, STD_255, ClipProtocol, ZooEntry
 
 __all__ = [
+    "MAX_RESIZED_PIXELS",
     "VideoTransform",
     "center_crop",
     "center_crop_box",
@@ -51,6 +52,9 @@ __all__ = [
 ]
 
 _MSC_SCALES: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
+# Largest frame resize_short may produce (4096 x 4096): an 8000x2 strip resized to a short side of 256 would
+# need 262 Mpx per frame (6.3 GB for 8 frames as floats) and is refused instead.
+MAX_RESIZED_PIXELS = 1 << 24
 
 
 def _check_clip(x: torch.Tensor) -> None:
@@ -99,6 +103,13 @@ def resize_short(x: torch.Tensor, size: int, geometry: str = "mmaction2") -> tor
     ``"mmaction2"`` (OpenCV ``INTER_LINEAR``), with PIL-style antialiasing for ``"mit"``."""
     _check_clip(x)
     out = short_side_size(*x.shape[-2:], size, geometry)
+    if out[0] * out[1] > MAX_RESIZED_PIXELS:  # refused before anything is allocated
+        h, w = x.shape[-2:]
+        raise ValueError(
+            f"frames of {w}x{h} would be resized to {out[1]}x{out[0]} ({out[0] * out[1] / 1e6:.0f} Mpx per frame, "
+            f"limit {MAX_RESIZED_PIXELS} px = MAX_RESIZED_PIXELS): the aspect ratio is too extreme for a "
+            f"short side of {size}"
+        )
     if geometry == "mmaction2" or out == tuple(x.shape[-2:]):
         return resize(x, out)
     dtype = x.dtype

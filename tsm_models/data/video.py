@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,7 @@ class PyAVReader(FrameReader):
             raise FileNotFoundError(f"video file not found: {self.source}")
         self._timeout = URL_TIMEOUT if timeout is None else float(timeout)
         self._threads = threads
+        self._seek_margin = 0  # keyframes to seek back beyond the wanted one (demuxers that land late)
         self.frames_decoded = 0
         self._container = self._open()
         try:
@@ -196,6 +198,8 @@ class PyAVReader(FrameReader):
         self.fps = float(rate) if rate else None
         if not declared:
             self._check_duration(pts)
+            if stream.time_base:
+                self._check_gaps(sorted(p for p in pts if p is not None), float(stream.time_base))
         # Without unique timestamps frames can only be counted from the start (no seeking).
         self._seekable = None not in pts and len(set(pts)) == len(pts)
         if self._seekable:
@@ -227,28 +231,76 @@ class PyAVReader(FrameReader):
         known = [p for p in pts if p is not None]
         if not (known and stream.time_base and self.fps):
             return
-        covered = (max(known) - min(known)) * float(stream.time_base) + 1.0 / self.fps
-        if covered < 0.9 * declared - 0.5:
+        step = 1.0 / self.fps
+        covered = (max(known) - min(known)) * float(stream.time_base) + step
+        if declared - covered > max(2 * step, 0.05 * declared):
             raise ValueError(
                 f"{self.source}: the video stream breaks after {len(pts)} frames ({covered:.2f} s of its "
                 f"declared {declared:.2f} s)"
             )
 
+    def _check_gaps(self, pts: list[int], time_base: float) -> None:
+        # A damaged cluster drops its frames without a demuxer error: the timestamps jump. Indices stay
+        # frame positions (as for variable frame rates), but the file is said to be damaged.
+        if not self.fps or len(pts) < 2:
+            return
+        step = 1.0 / self.fps
+        times = np.asarray(pts, dtype=np.float64) * time_base
+        expected = round((times[-1] - times[0]) / step) + 1
+        missing = expected - len(pts)
+        if missing > max(2, 0.05 * expected):
+            jumps = np.diff(times)
+            at = int(np.argmax(jumps))
+            _logger.warning(
+                "%s: about %d of %d frames are missing (timestamps jump by %.2f s after %.2f s, at frame %d); "
+                "the file looks damaged: frame indices count the %d frames that remain",
+                self.source,
+                missing,
+                expected,
+                jumps[at],
+                times[at] - times[0],
+                at,
+                len(pts),
+            )
+
+    def _rewind(self) -> None:
+        """Reopen the file: decoding from the first frame needs no seek (raw streams cannot seek at all)."""
+        self._container.close()
+        self._container = self._open()
+        self._stream = self._container.streams.video[0]
+        if self._threads:
+            self._stream.thread_type = "AUTO"
+
     def _decode_from(self, keyframe: int) -> Iterator[tuple[int, Any]]:
-        """Seek to frame ``keyframe`` (a keyframe, or 0) and yield ``(index, av.VideoFrame)`` in order."""
+        """Seek to frame ``keyframe`` (a keyframe, or 0) and yield ``(index, av.VideoFrame)`` in order.
+
+        A seek that lands after the keyframe wanted (H.264 in MPEG-TS lands one group of pictures late) is
+        retried from the keyframe before; frame 0 is reached by reopening the file, never by a seek.
+        """
         if self._container is None:
             raise ValueError(f"{self.source}: the video is closed")
-        start_pts = self._pts[keyframe] if self._seekable else None
-        if self._url:
-            self._container.close()
-            self._container = self._open()
-            self._stream = self._container.streams.video[0]
-            if self._threads:
-                self._stream.thread_type = "AUTO"
-        elif start_pts is not None:
-            self._container.seek(start_pts, stream=self._stream, backward=True, any_frame=False)
-        else:
-            self._container.seek(0)
+        k = max(0, bisect.bisect_right(self._keyframes, keyframe) - 1 - self._seek_margin)
+        while True:
+            start = self._keyframes[k]
+            if start == 0 or not self._seekable or self._url:  # URLs are never seeked: read from the start
+                self._rewind()
+            else:
+                self._container.seek(self._pts[start], stream=self._stream, backward=True, any_frame=False)
+            frames = self._frames_from(start)
+            first = next(frames, None)
+            if (first is None or first[0] > keyframe) and k > 0:
+                _logger.debug(
+                    "%s: seek to frame %d landed at %s; seeking earlier", self.source, keyframe, first and first[0]
+                )
+                self._seek_margin = min(self._seek_margin + 1, 4)
+                k -= 1
+                continue
+            if first is not None:
+                yield first
+                yield from frames
+            return
+
+    def _frames_from(self, start: int) -> Iterator[tuple[int, Any]]:
         count = 0
         for packet in self._container.demux(self._stream):
             for frame in packet.decode():
@@ -258,7 +310,7 @@ class PyAVReader(FrameReader):
                     if index is None:  # a frame the index does not know (e.g. a leading frame after the seek)
                         continue
                 else:  # count from the frame sought to
-                    index = keyframe + count
+                    index = start + count
                 count += 1
                 yield index, frame
 
@@ -342,15 +394,24 @@ class FrameFolderReader(FrameReader):
         else:
             expected = " or ".join(t.format(s) for t in templates for s in starts)
             raise ValueError(f"{self.source}: no frame files; expected a first frame named {expected}")
-        count = 0
-        while tmpl.format(start + count) in names:
-            count += 1
-        self.filename_tmpl, self.start_index, self.total_frames = tmpl, start, count
+        self._numbers = _frame_numbers(tmpl, start, names)
+        missing = self._numbers[-1] - start + 1 - len(self._numbers)
+        if missing:
+            gaps = [n for n in range(start, self._numbers[-1]) if tmpl.format(n) not in names]
+            shown = ", ".join(tmpl.format(n) for n in gaps[:3]) + (", ..." if len(gaps) > 3 else "")
+            _logger.warning(
+                "%s: %d frame file(s) missing from the numbering (%s); the %d files present are read in order",
+                self.source,
+                missing,
+                shown,
+                len(self._numbers),
+            )
+        self.filename_tmpl, self.start_index, self.total_frames = tmpl, start, len(self._numbers)
         self.fps = None
 
     def frame_path(self, index: int) -> Path:
-        """File of 0-based frame ``index``."""
-        return Path(self.source, self.filename_tmpl.format(index + self.start_index))
+        """File of 0-based frame ``index`` (the ``index``-th file present, in numbering order)."""
+        return Path(self.source, self.filename_tmpl.format(self._numbers[index]))
 
     def _read_sorted(self, indices: list[int]) -> dict[int, np.ndarray]:
         from PIL import Image  # a torchvision dependency
@@ -361,8 +422,8 @@ class FrameFolderReader(FrameReader):
             try:
                 with Image.open(path) as image:
                     out[i] = np.asarray(image.convert("RGB"))
-            except OSError as exc:
-                raise ValueError(f"{path}: cannot decode frame image ({exc})") from exc
+            except Exception as exc:  # PIL raises OSError, DecompressionBombError, SyntaxError, ValueError...
+                raise ValueError(f"{path}: cannot decode frame image ({type(exc).__name__}: {exc})") from exc
         return out
 
 
@@ -375,12 +436,14 @@ class ArrayReader(FrameReader):
     def __init__(self, frames: np.ndarray | torch.Tensor, source: str = "<array>") -> None:
         self.source = source
         if isinstance(frames, torch.Tensor):
-            frames = frames.detach().cpu().numpy()
+            frames = frames.detach().cpu()
+            frames = (frames.float() if frames.dtype == torch.bfloat16 else frames).numpy()
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"{source}: expected frames of shape (T, H, W, 3) RGB, got {frames.shape}")
         if frames.shape[0] == 0:
             raise ValueError(f"{source}: the video has no frames (T=0)")
+        _check_frame_values(frames, source)
         self._frames = frames
         self.total_frames = int(frames.shape[0])
         self.fps = None
@@ -393,6 +456,39 @@ class ArrayReader(FrameReader):
 
     def _read_sorted(self, indices: list[int]) -> dict[int, np.ndarray]:
         return {i: self._frames[i] for i in indices}
+
+
+def _check_frame_values(frames: np.ndarray, source: str) -> None:
+    """Frames in memory are RGB on the 0-255 scale: uint8, or integers / floats holding values in 0..255."""
+    if frames.dtype == np.uint8 or frames.size == 0:
+        return
+    expected = "expected RGB frames on the 0-255 scale (uint8, or numbers in 0..255)"
+    if frames.dtype == np.bool_ or not (
+        np.issubdtype(frames.dtype, np.integer) or np.issubdtype(frames.dtype, np.floating)
+    ):
+        raise ValueError(f"{source}: frames of dtype {frames.dtype}; {expected}")
+    if np.issubdtype(frames.dtype, np.floating) and not np.isfinite(frames).all():
+        raise ValueError(f"{source}: the frames hold {int((~np.isfinite(frames)).sum())} NaN or inf values; {expected}")
+    low, high = frames.min(), frames.max()
+    if low < 0 or high > 255:
+        raise ValueError(f"{source}: frame values span {low:g}..{high:g}; {expected}")
+    if np.issubdtype(frames.dtype, np.floating) and high <= 1 and not np.array_equal(frames, np.round(frames)):
+        raise ValueError(
+            f"{source}: float frames in 0-1 (max {high:.3g}); {expected}: multiply them by 255 or pass uint8"
+        )
+
+
+def _frame_numbers(tmpl: str, start: int, names: set[str]) -> list[int]:
+    """Sorted numbers ``n >= start`` whose file ``tmpl.format(n)`` is in ``names``."""
+    head, _, rest = tmpl.partition("{")
+    tail = rest.partition("}")[2]
+    pattern = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
+    numbers = set()
+    for name in names:
+        found = pattern.fullmatch(name)
+        if found and int(found.group(1)) >= start and tmpl.format(int(found.group(1))) == name:
+            numbers.add(int(found.group(1)))
+    return sorted(numbers)
 
 
 def _to_array(frames: Sequence[Any]) -> np.ndarray:

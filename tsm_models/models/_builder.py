@@ -7,15 +7,19 @@ weights as the classifier.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
 from timm.models import build_model_with_cfg, resolve_pretrained_cfg
 from torch import nn
 
-from ._pretrained import load_pretrained
+from ._pretrained import checkpoint_num_classes, load_pretrained
+from .checkpoint import read_checkpoint
 from .tsm import TSMConfig
 from .zoo import ZOO, ZooEntry
 
@@ -89,6 +93,36 @@ def _check_fixed(model: nn.Module, entry: ZooEntry, requested: dict[str, Any]) -
             )
 
 
+def _check_common_args(kwargs: dict[str, Any]) -> None:
+    """Values timm's networks take without checking (``in_chans=0`` builds; ``drop_path_rate=5`` fails later)."""
+    if "in_chans" in kwargs:
+        value = kwargs["in_chans"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"in_chans must be a positive int (3 for RGB), got {value!r}")
+    for name in ("drop_path_rate", "drop_block_rate"):
+        value = kwargs.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1):
+            raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
+
+
+def _unknown_argument(name: str, model_cls: Callable[..., nn.Module], variant: str) -> str:
+    accepted = {"pretrained", "cache_dir", *TSMConfig.field_names()}
+    for cls in getattr(model_cls, "__mro__", (model_cls,)):
+        init = vars(cls).get("__init__")
+        if init is None or cls is nn.Module:
+            continue
+        params = inspect.signature(init).parameters.values()
+        accepted |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
+    close = difflib.get_close_matches(name, sorted(accepted), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return (
+        f"{variant}: unknown argument {name!r}.{hint} Accepted: the TSM settings "
+        f"({', '.join(TSMConfig.field_names())}), num_classes, and the arguments of "
+        f"{getattr(model_cls, '__name__', '')} and its timm network: "
+        f"{', '.join(sorted(accepted - set(TSMConfig.field_names())))}"
+    )
+
+
 def build_tsm(
     model_cls: Callable[..., nn.Module],
     variant: str,
@@ -121,9 +155,24 @@ def build_tsm(
         requested = {k: kwargs.pop(k) for k in TSMConfig.ARCHITECTURE_FIELDS if k in kwargs}
         kwargs = {**entry.model_args, **kwargs}
     cfg_dict = cfg.to_dict()
+    if isinstance(pretrained, (str, os.PathLike)) and pretrained != "imagenet" and "num_classes" not in kwargs:
+        # A fine-tuned checkpoint keeps its classifier: the model gets the checkpoint's class count unless
+        # num_classes= asks for another (then the classifier starts fresh, for fine-tuning).
+        ckpt = read_checkpoint(pretrained)
+        classes = checkpoint_num_classes(ckpt, str(cfg_dict.get("classifier") or "fc"))
+        if classes is not None:
+            kwargs["num_classes"] = classes
+        pretrained = ckpt
 
     def construct(**model_kwargs: Any) -> nn.Module:
-        model = model_cls(**model_kwargs)
+        _check_common_args(model_kwargs)
+        try:
+            model = model_cls(**model_kwargs)
+        except TypeError as exc:
+            found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+            if found is None:
+                raise
+            raise TypeError(_unknown_argument(found.group(1), model_cls, variant)) from None
         model.zoo_entry = entry  # type: ignore[assignment]
         model.base_model = base_model  # type: ignore[assignment]
         model.pretrained_cfg = cfg_dict  # timm sets it again after construction; the loader reads it now

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import logging
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,13 +30,17 @@ __all__ = [
     "CACHE_ENV",
     "CONFIG_NAME",
     "WEIGHTS_NAME",
+    "DIGEST_KEY",
     "DownloadError",
+    "download_deadline",
     "download_url",
     "get_cache_dir",
     "hub_download",
+    "remove_stale_parts",
     "save_safetensors_atomic",
     "sha256_file",
     "snapshot_folder",
+    "verify_safetensors",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -43,6 +49,13 @@ CACHE_ENV = "TSM_MODELS_CACHE"
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 _CHUNK = 1 << 20
+# sha256 of a converted file's tensor bytes, kept in its safetensors metadata and checked on every cache hit.
+DIGEST_KEY = "tsm_models_sha256"
+# A download must average at least this many bytes per second (after the first `timeout`) to finish.
+MIN_DOWNLOAD_RATE = 50_000
+_UNKNOWN_SIZE_DEADLINE = 3600.0
+# Temporary files of runs that died (kill -9, power cut) are removed after this long.
+STALE_PART_AGE = 86400.0
 
 
 class DownloadError(OSError):
@@ -63,9 +76,39 @@ def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metada
     """Write ``tensors`` (moved to CPU, contiguous) as safetensors at ``path``, atomically."""
     from safetensors.torch import save
 
-    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    data = save(tensors, metadata=metadata)
+    header = int.from_bytes(data[:8], "little")
+    digest = hashlib.sha256(memoryview(data)[8 + header :]).hexdigest()
+    data = save(tensors, metadata={**metadata, DIGEST_KEY: digest})  # same tensor bytes, the digest in the header
     with atomic_write(path) as f:
         f.write(data)
+
+
+def verify_safetensors(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a whole safetensors file whose tensor bytes match the digest in its metadata.
+
+    Files without a digest (written by other tools) pass when their header and size are consistent.
+    """
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            header_len = int.from_bytes(f.read(8), "little")
+            if not 2 <= header_len <= size - 8:
+                return False
+            header = json.loads(f.read(header_len))
+            ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+            if size != 8 + header_len + max(ends, default=0):
+                return False
+            expected = (header.get("__metadata__") or {}).get(DIGEST_KEY)
+            if expected is None:
+                return True
+            digest = hashlib.sha256()
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                digest.update(chunk)
+            return digest.hexdigest() == expected
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -84,23 +127,36 @@ def download_url(
     sha256_prefix: str | None = None,
     progress: bool = True,
     timeout: float = 30.0,
+    deadline: float | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` atomically, checking length and sha256 prefix.
 
+    ``timeout`` bounds each read; ``deadline`` (seconds, default :func:`download_deadline` of the announced
+    size) bounds the whole transfer, so a server trickling bytes cannot hold the caller for days. Temporary
+    files older than a day (left by runs that were killed) are removed from ``dest``'s folder first.
+
     Raises:
-        DownloadError: the server could not be reached or the transfer ended early.
+        DownloadError: the server could not be reached, the transfer ended early or missed its deadline.
         ValueError: the file's sha256 does not start with ``sha256_prefix``.
     """
     from tqdm.auto import tqdm
 
     dest = Path(dest)
+    remove_stale_parts(dest.parent)
     digest = hashlib.sha256()
     received = 0
+    start = time.monotonic()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, atomic_write(dest) as f:
             total = int(response.headers.get("Content-Length") or 0) or None
+            limit = download_deadline(total, timeout) if deadline is None else float(deadline)
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                for chunk in iter(lambda: response.read1(_CHUNK), b""):  # read1: returns what has arrived
+                    if time.monotonic() - start > limit:
+                        raise DownloadError(
+                            f"could not download {url}: not finished within the deadline of {limit:.0f} s "
+                            f"(got {received} of {total or 'an unknown number of'} bytes; the server is too slow)"
+                        )
                     f.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
@@ -121,6 +177,34 @@ def download_url(
         raise DownloadError(f"could not download {url}: {reason}") from None
     _logger.info("downloaded %s (%d bytes, sha256 %s...)", url, received, digest.hexdigest()[:8])
     return dest
+
+
+def download_deadline(total_bytes: int | None, timeout: float = 30.0) -> float:
+    """Seconds a download of ``total_bytes`` may take: ``timeout`` + the size at ``MIN_DOWNLOAD_RATE``
+    (50 kB/s: 34 min for a 100 MB checkpoint); one hour when the server announces no size."""
+    if not total_bytes:
+        return max(_UNKNOWN_SIZE_DEADLINE, timeout)
+    return float(timeout) + total_bytes / MIN_DOWNLOAD_RATE
+
+
+def remove_stale_parts(folder: Path, max_age: float = STALE_PART_AGE) -> list[Path]:
+    """Delete ``.*.part`` temporary files in ``folder`` older than ``max_age`` seconds; return them."""
+    removed = []
+    now = time.time()
+    try:
+        candidates = list(folder.glob(".*.part"))
+    except OSError:
+        return removed
+    for part in candidates:
+        try:
+            if part.is_file() and now - part.stat().st_mtime > max_age:
+                part.unlink()
+                removed.append(part)
+        except OSError:  # another process removed or replaced it, or the folder is read-only
+            continue
+    if removed:
+        _logger.info("removed %d stale temporary file(s) of interrupted runs from %s", len(removed), folder)
+    return removed
 
 
 def hub_download(repo_id: str, filename: str, *, revision: str | None = None) -> Path:

@@ -22,6 +22,7 @@ from torch import nn
 from ._builder import PretrainedSpec
 from ._download import CONFIG_NAME, snapshot_folder
 from .checkpoint import read_config
+from .tsm import TSMConfig
 from .zoo import ZOO, ZooEntry, aliases, resolve_alias
 
 __all__ = ["create_model", "from_pretrained", "get_pretrained_cfg", "get_zoo_entry", "is_model", "list_models"]
@@ -146,5 +147,13 @@ def from_pretrained(name_or_path: str | os.PathLike[str], **kwargs: Any) -> nn.M
     tag = (config.get("pretrained_cfg") or {}).get("tag")
     if tag and "." not in name:
         name = f"{name}.{tag}"
-    model = create_model(name, pretrained=folder, **{**config["model_args"], **kwargs})
+    args = config["model_args"]
+    known = {"num_classes", *TSMConfig.field_names()}
+    unknown = sorted(set(args) - known)
+    if unknown:  # e.g. timm's checkpoint_path would load other weights than the folder's
+        raise ValueError(
+            f"{folder / CONFIG_NAME}: model_args holds unknown keys {unknown}; a saved config may only set "
+            f"{sorted(known)}"
+        )
+    model = create_model(name, pretrained=folder, **{**args, **kwargs})
     return model.eval()

@@ -10,10 +10,15 @@ model as an argument and import nothing above this module's layer.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import logging
 import os
+import shutil
+import sys
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,7 @@ from ..version import __version__
 from ._download import CONFIG_NAME, WEIGHTS_NAME, save_safetensors_atomic
 from ._model_card import model_card
 
-__all__ = ["model_config", "push_to_hub", "save_pretrained"]
+__all__ = ["SAVE_ID_KEY", "model_config", "push_to_hub", "save_pretrained"]
 
 _logger = logging.getLogger(__name__)
 _PRETRAINED_CFG_KEYS = (
@@ -76,22 +81,103 @@ def model_config(model: nn.Module) -> dict[str, Any]:
     return config
 
 
-def save_pretrained(model: nn.Module, save_directory: str | os.PathLike[str], *, card: bool = True) -> Path:
+SAVE_ID_KEY = "tsm_models_save_id"  # in model.safetensors metadata and config.json["tsm_models"]["save_id"]
+_SAVED_FILES = frozenset({WEIGHTS_NAME, CONFIG_NAME, "README.md"})
+
+
+def save_pretrained(
+    model: nn.Module, save_directory: str | os.PathLike[str], *, card: bool = True, overwrite: bool = False
+) -> Path:
     """Write ``model.safetensors``, ``config.json`` and (``card=True``) ``README.md`` into ``save_directory``.
 
-    Each file is written atomically. Returns the folder.
+    The folder is written as a whole: the files go into a temporary folder beside it, which then takes its
+    place, so an interrupted save leaves the previous folder as it was. The weights and the config carry the
+    same save id, and loading refuses a folder whose two files come from different saves.
+
+    Args:
+        overwrite: replace a folder holding other files than a previous save (a hand-written ``README.md``,
+            the ``config.json`` of something else); without it such a folder is refused.
+
+    Raises:
+        FileExistsError: the folder holds other files and ``overwrite`` is false (nothing is written).
+
+    Returns the folder.
     """
     out = Path(save_directory).expanduser()
     config = model_config(model)
-    save_safetensors_atomic(model.state_dict(), out / WEIGHTS_NAME, {"format": "pt", "tsm_models": __version__})
-    with atomic_write(out / CONFIG_NAME, "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
-    if card:
-        with atomic_write(out / "README.md", "w") as f:
-            f.write(model_card(model, config))
+    foreign = _foreign_files(out)
+    if foreign and not overwrite:
+        raise FileExistsError(
+            f"{out} holds files that are not a tsm_models save ({', '.join(foreign[:5])}"
+            f"{', ...' if len(foreign) > 5 else ''}); nothing was written. Save to another folder, or pass "
+            "overwrite=True (CLI: --overwrite) to replace them"
+        )
+    save_id = uuid.uuid4().hex
+    config["tsm_models"]["save_id"] = save_id
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        meta = {"format": "pt", "tsm_models": __version__, SAVE_ID_KEY: save_id}
+        save_safetensors_atomic(model.state_dict(), tmp / WEIGHTS_NAME, meta)
+        with atomic_write(tmp / CONFIG_NAME, "w") as f:
+            json.dump(config, f, indent=2)
+            f.write("\n")
+        if card:
+            with atomic_write(tmp / "README.md", "w") as f:
+                f.write(model_card(model, config))
+        _move_into_place(tmp, out, keep_others=bool(foreign))
+    except OSError as exc:
+        if exc.filename is None:  # e.g. ENOSPC from a write: say where
+            exc.filename = str(out)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     _logger.info("saved %s to %s", config["architecture"], out)
     return out
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """Names in ``folder`` that a save would lose and that are not a previous tsm_models save."""
+    if not folder.exists():
+        return []
+    if not folder.is_dir():
+        return [folder.name]
+    names = sorted(p.name for p in folder.iterdir())
+    ours = False
+    with contextlib.suppress(OSError, ValueError, TypeError):  # unreadable or not JSON: not ours
+        ours = "tsm_models" in json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    return [n for n in names if not (ours and n in _SAVED_FILES)]
+
+
+def _move_into_place(tmp: Path, out: Path, keep_others: bool) -> None:
+    """Make the finished folder ``tmp`` appear at ``out`` in one step where the system allows it."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    if keep_others:  # overwrite=True into a folder with other files: replace our files only, weights last
+        for name in (CONFIG_NAME, "README.md", WEIGHTS_NAME):
+            if (tmp / name).exists():
+                os.replace(tmp / name, out / name)
+        return
+    if not _exchange(tmp, out):  # no atomic exchange here: move the old folder aside for a moment
+        old = tmp.with_name(tmp.name + ".old")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        tmp = old
+    shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous save
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders atomically (Linux ``renameat2(RENAME_EXCHANGE)``); ``False`` where unsupported."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def push_to_hub(

@@ -30,14 +30,29 @@ import timm
 import torch
 from torch import nn
 
-from ._download import DownloadError, download_url, get_cache_dir, save_safetensors_atomic, sha256_file, snapshot_folder
+from ._download import (
+    DownloadError,
+    download_url,
+    get_cache_dir,
+    save_safetensors_atomic,
+    sha256_file,
+    snapshot_folder,
+    verify_safetensors,
+)
 from .checkpoint import Checkpoint, read_checkpoint
 from .convert import check_config_text, check_direction, check_non_local, check_state_dict, rename_state_dict
 from .shift import adapt_2d_state_dict
 from .tsm import TSMConfig
 from .zoo import ZooEntry
 
-__all__ = ["convert_checkpoint", "load_checkpoint_into", "load_imagenet", "load_pretrained", "resolve_pretrained"]
+__all__ = [
+    "checkpoint_num_classes",
+    "convert_checkpoint",
+    "load_checkpoint_into",
+    "load_imagenet",
+    "load_pretrained",
+    "resolve_pretrained",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -117,7 +132,39 @@ def convert_checkpoint(
     elif ckpt_classes is not None and not model.num_classes:  # a feature extractor (num_classes=0)
         target[head_w], target[head_b] = tuple(fc.shape), (ckpt_classes,)
     check_state_dict(state_dict, target, unplaced=unplaced, origin=origin)
+    _check_values(state_dict, model.state_dict(), ckpt.path)
     return state_dict
+
+
+def _check_values(state_dict: dict[str, torch.Tensor], own: dict[str, torch.Tensor], path: Any) -> None:
+    """Refuse integer/bool tensors for float parameters (a cast would change them silently) and NaN/inf."""
+    cast = [
+        f"{k} ({v.dtype})"
+        for k, v in state_dict.items()
+        if k in own and own[k].is_floating_point() and not v.is_floating_point()
+    ]
+    if cast:
+        raise ValueError(
+            f"{path}: {len(cast)} tensors for float parameters are not floats: {', '.join(cast[:4])}"
+            f"{', ...' if len(cast) > 4 else ''} (not a trained checkpoint of this model?)"
+        )
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(
+            f"{path}: {len(bad)} tensors hold NaN or inf values: {', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''}"
+            " (a diverged training run?); refusing to load weights that give NaN predictions"
+        )
+
+
+def checkpoint_num_classes(ckpt: Checkpoint, classifier: str = "fc") -> int | None:
+    """Classifier rows of ``ckpt``: its saved ``config.json``'s ``num_classes``, else the shape of
+    ``<classifier>.weight`` in our keys; ``None`` when it has no classifier."""
+    classes = ckpt.config.get("num_classes")
+    if isinstance(classes, int) and not isinstance(classes, bool):
+        return classes
+    state_dict, _, _ = rename_state_dict(ckpt.state_dict, ckpt.layout)
+    weight = state_dict.get(f"{classifier}.weight")
+    return int(weight.shape[0]) if weight is not None and weight.ndim == 2 else None
 
 
 def _load_converted(model: nn.Module, state_dict: dict[str, torch.Tensor], what: str) -> None:
@@ -204,9 +251,13 @@ def resolve_pretrained(
     """
     url = url or entry.url
     cached = get_cache_dir(cache_dir) / _cache_name(entry, url)
-    if cached.is_file():
-        return str(cached), convert_checkpoint(model, read_checkpoint(cached), entry.num_classes)
     tried = [f"local cache: {cached} does not exist"]
+    if cached.is_file():
+        if verify_safetensors(cached):
+            return str(cached), convert_checkpoint(model, read_checkpoint(cached), entry.num_classes)
+        _logger.warning("%s is damaged (digest mismatch or truncated): removing it and fetching it again", cached)
+        cached.unlink(missing_ok=True)
+        tried = [f"local cache: {cached} was damaged and removed"]
     if use_hub:
         try:
             folder = snapshot_folder(entry.hf_hub_id)
@@ -287,8 +338,8 @@ def load_pretrained(
             _load_converted(model, state_dict, where)
     elif isinstance(pretrained, str) and pretrained == "imagenet":
         load_imagenet(model)
-    elif isinstance(pretrained, (str, os.PathLike)):
-        ckpt = read_checkpoint(pretrained)
+    elif isinstance(pretrained, (str, os.PathLike, Checkpoint)):
+        ckpt = pretrained if isinstance(pretrained, Checkpoint) else read_checkpoint(pretrained)
         expected = entry.num_classes if entry is not None and ckpt.layout != "tsm_models" else None
         load_checkpoint_into(model, ckpt, expected)
     else:

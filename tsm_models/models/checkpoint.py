@@ -74,8 +74,8 @@ def _safe_globals() -> list[Any]:
     return allowed
 
 
-def torch_load_safe(path: str | os.PathLike[str]) -> Any:
-    """``torch.load(path, map_location="cpu", weights_only=True)`` with a small explicit allow-list.
+def torch_load_safe(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
+    """``torch.load(path, map_location=map_location, weights_only=True)`` with a small explicit allow-list.
 
     Raises:
         ValueError: the file is not a PyTorch checkpoint, or its pickle refers to a global outside the
@@ -87,18 +87,23 @@ def torch_load_safe(path: str | os.PathLike[str]) -> Any:
         raise ValueError(f"{path} is not a PyTorch checkpoint (expected a torch.save zip or pickle; starts {head!r})")
     try:
         with torch.serialization.safe_globals(_safe_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)|but got <class '([\w.]+)'>", text)
+        # torch words a refused global several ways ("Unsupported global: GLOBAL x.y", "unsupported GLOBAL
+        # x.y whose module x is blocked", "expected ... but got <class 'x.y'>"); its advice to set
+        # weights_only=False is never relayed.
+        found = re.search(r"GLOBAL ([\w.]+)|but got <class '([\w.]+)'>", text, flags=re.IGNORECASE)
         if found:
             raise ValueError(
                 f"{path} was refused by safe loading (torch.load weights_only=True): its pickle calls "
-                f"{found.group(1) or found.group(2)}, which is not on the allow-list. tsm_models never unpickles "
-                "arbitrary code; if you trust the file, re-save its state dict (tensors only) and load that."
+                f"{found.group(1) or found.group(2)}, which is not on the allow-list; nothing in it was run. "
+                "tsm_models never unpickles arbitrary code; if you trust the file, re-save its state dict "
+                "(tensors only) and load that."
             ) from None
         detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-        reason = detail.group(1).strip() if detail else text.splitlines()[0]
+        lines = [line for line in text.splitlines() if line.strip() and "weights_only" not in line]
+        reason = detail.group(1).strip() if detail else (lines[0] if lines else "refused by safe loading")
         raise ValueError(f"{path} is not a valid PyTorch checkpoint ({reason})") from None
     except (RuntimeError, EOFError, UnicodeDecodeError, AttributeError, ValueError) as exc:
         raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
@@ -147,6 +152,23 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path} is not a valid .safetensors file ({exc})") from None
 
 
+def _check_saved_together(folder: Path, config: dict[str, Any], weights: Path) -> None:
+    """A folder's ``config.json`` and ``model.safetensors`` must come from the same save (same save id)."""
+    from safetensors import safe_open
+
+    saved = config.get("tsm_models") if isinstance(config.get("tsm_models"), dict) else {}
+    expected = saved.get("save_id")
+    if not expected:
+        return  # folders written before save ids, or by other tools
+    with safe_open(str(weights), framework="pt") as f:
+        found = (f.metadata() or {}).get("tsm_models_save_id")
+    if found is not None and found != expected:  # weights without a save id were written by another tool
+        raise ValueError(
+            f"{folder}: {CONFIG_NAME} and {WEIGHTS_NAME} come from different saves (save id {expected} vs "
+            f"{found}); an interrupted save or a file copied by hand? Save the model again"
+        )
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint file or saved directory and detect its layout.
 
@@ -161,6 +183,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if not (path.is_dir() or path.is_file()):  # a FIFO or device would block or stream forever in open()
+        raise ValueError(f"{path} is not a regular file or folder (a pipe or device?); expected a checkpoint file")
     config: dict[str, Any] = {}
     meta: dict[str, Any] = {}
     if path.is_dir():
@@ -169,6 +193,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         if not weights.is_file():
             raise FileNotFoundError(f"{path} is a directory without {WEIGHTS_NAME} (expected a save_pretrained folder)")
         state_dict = _read_safetensors(weights)
+        _check_saved_together(path, config, weights)
     elif path.suffix == ".safetensors":
         state_dict = _read_safetensors(path)
     else:

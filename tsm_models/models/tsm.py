@@ -126,6 +126,13 @@ class TSMConfig:
         return dataclasses.asdict(self)
 
 
+def _value_checks_apply(t: torch.Tensor) -> bool:
+    """Whether a data-dependent check may run here (not while tracing, compiling or capturing CUDA graphs)."""
+    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+        return False
+    return not (t.is_cuda and torch.cuda.is_current_stream_capturing())
+
+
 class TSMMixin:
     """Video behaviour of a TSM, mixed into a timm network (``class TSM(TSMMixin, ResNet)``).
 
@@ -193,6 +200,17 @@ class TSMMixin:
                 f"expected T (dim 1 of (B, T, C, H, W)) to be a positive multiple of num_segments="
                 f"{self.num_segments}, got T={x.shape[1]}"
             )
+        weight = next(self.parameters(), None)  # type: ignore[attr-defined]
+        if not x.is_floating_point():
+            raise ValueError(
+                f"expected a float video (normalised RGB), got dtype {x.dtype}; uint8 frames go through "
+                "tsm_models.create_transform (or tsm_models.predict) first"
+            )
+        if weight is not None and x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(
+                f"expected a video of dtype {weight.dtype} (the model's), got dtype {x.dtype}; convert it with "
+                f"x.to({weight.dtype}) or the model with model.to({x.dtype}), or run under torch.autocast"
+            )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, C, H, W)`` video -> ``(B, T, C', h, w)`` per-frame feature maps."""
@@ -213,8 +231,25 @@ class TSMMixin:
         return self.forward_frame_head(x.flatten(0, 1), pre_logits=pre_logits).unflatten(0, (-1, t)).mean(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, T, C, H, W)`` normalised video -> ``(B, num_classes)`` logits."""
-        return self.forward_head(self.forward_features(x))
+        """``(B, T, C, H, W)`` normalised video -> ``(B, num_classes)`` logits.
+
+        In eval mode non-finite logits raise ``ValueError`` (saying whether the input or the weights hold
+        NaN/inf) instead of becoming NaN probabilities; training, tracing, compiling and CUDA-graph capture
+        are not checked (the training loop checks its loss).
+        """
+        logits = self.forward_head(self.forward_features(x))
+        if not self.training and _value_checks_apply(logits):  # type: ignore[attr-defined]
+            self._check_finite(x, logits)
+        return logits
+
+    def _check_finite(self, x: torch.Tensor, logits: torch.Tensor) -> None:
+        if bool(torch.isfinite(logits).all()):
+            return
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"the input video holds {int((~torch.isfinite(x)).sum())} NaN/inf values")
+        bad = [n for n, t in self.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]  # type: ignore[attr-defined]
+        where = f"the weights hold NaN/inf ({', '.join(bad[:3])})" if bad else "the activations overflowed"
+        raise ValueError(f"the model returned non-finite logits for a finite input: {where}")
 
     def _video_intermediates(self, x: torch.Tensor, call: Any) -> Any:
         """Run timm's ``forward_intermediates`` (``call(frames)``) on a video or on frames (see the family docs)."""

@@ -178,7 +178,7 @@ def export_onnx(
         max_abs, rel = verify_onnx(model, tmp, input_shape, batches, rtol) if verify else (float("nan"),) * 2
         os.replace(tmp, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # never mask the first error (a read-only folder fails here too)
             tmp.unlink()
     _logger.debug("wrote %s (max|diff| vs PyTorch %.3g, relative %.3g)", path, max_abs, rel)
     return OnnxExport(path, tuple(input_shape), dynamic_batch, max_abs, rel, batches if verify else ())

@@ -94,6 +94,14 @@ def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> to
     return to_channels_last(x) if channels_last and x.ndim == 5 else x
 
 
+def _check_labels(model: nn.Module, loader: Any) -> None:
+    """Labels beyond the classifier fail inside the loss with no file:line: check the dataset's up front."""
+    check = getattr(getattr(loader, "dataset", None), "check_labels", None)
+    classes = getattr(getattr(model, "module", model), "num_classes", None)  # DDP wraps the model
+    if callable(check) and isinstance(classes, int) and classes > 0:
+        check(classes)
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -137,6 +145,7 @@ def train_one_epoch(
     """
     device = torch.device(device)
     model.train()
+    _check_labels(model, loader)
     if partial_bn:
         freeze_bn(model, keep_first=True)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -281,6 +290,7 @@ def evaluate(
     """
     device = torch.device(device)
     model.eval()
+    _check_labels(model, loader)
     scores: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     start = time.perf_counter()

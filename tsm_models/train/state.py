@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_write
+from ..models.checkpoint import torch_load_safe
 from .distributed import is_main_process, unwrap_model
 
 __all__ = ["get_rng_state", "resume_train_state", "save_train_state", "set_rng_state"]
@@ -133,7 +134,7 @@ def resume_train_state(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = torch_load_safe(path, map_location=map_location)  # ValueError naming the file: truncated, empty, unsafe
     if not isinstance(ckpt, dict) or "model" not in ckpt or "epoch" not in ckpt:
         raise ValueError(f"{path} is not a training checkpoint (expected keys 'model' and 'epoch')")
     unwrap_model(model).load_state_dict(ckpt["model"])
