@@ -130,3 +130,30 @@ def test_cli_list_filters_and_info(capsys: pytest.CaptureFixture) -> None:
     assert cli_main(["info", "tsm_r50_1x1x8_50e_kinetics400_rgb"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["name"] == "tsm_r50.mm0_8f_320p_k400" and "newest" in record["config_note"]
+
+
+def test_cli_predict_views_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from _video_utils import write_video
+
+    from tsm_models.cli import predict as predict_cli
+
+    seen: list[int] = []
+
+    class Fixed(torch.nn.Module):  # the record's model stand-in: counts the views it is given
+        def __init__(self, entry: tsm_models.ZooEntry) -> None:
+            super().__init__()
+            self.zoo_entry, self.num_classes = entry, entry.num_classes
+            self.logits = torch.nn.Parameter(torch.zeros(entry.num_classes))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x.shape[0])
+            return self.logits.expand(x.shape[0], -1)
+
+    monkeypatch.setattr(predict_cli, "create_model", lambda name, pretrained=False: Fixed(ZOO[name]))
+    video = write_video(tmp_path / "a.mp4", 12)
+    name = "tsm_r50.mm1_8f_sthv2"  # 2 clips x ThreeCrop(256) = 6 views
+    assert cli_main(["predict", str(video), "-m", name, "--device", "cpu"]) == 0
+    assert sum(seen) == 6
+    seen.clear()
+    assert cli_main(["predict", str(video), "-m", name, "--device", "cpu", "--views", "single"]) == 0
+    assert seen == [1] and str(video) in capsys.readouterr().out

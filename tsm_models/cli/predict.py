@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per video (JSON Lines) on stdout")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
     p.add_argument("--batch-size", type=int, default=16, help="views per forward pass (default 16)")
+    p.add_argument(
+        "--views",
+        choices=("all", "single"),
+        default="all",
+        help="all: the checkpoint's test protocol (clips x crops, as published); single: 1 clip, 1 center crop",
+    )
     p.set_defaults(func=run)
 
 
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--device cuda: no CUDA device is available")
     labels = None if args.labels is None else read_labels(args.labels)
     model = create_model(args.model, pretrained=_weights(args))
-    classifier = VideoClassifier(model, labels=labels, device=device, batch_size=args.batch_size)
+    classifier = VideoClassifier(model, labels=labels, device=device, batch_size=args.batch_size, views=args.views)
     failed: list[tuple[str, str]] = []
     bar = tqdm(total=len(args.videos), unit="video", disable=len(args.videos) < 2, file=sys.stderr)
     for result in classifier.predict_many(args.videos, topk=args.topk):
