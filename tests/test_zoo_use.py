@@ -157,3 +157,16 @@ def test_cli_predict_views_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     seen.clear()
     assert cli_main(["predict", str(video), "-m", name, "--device", "cpu", "--views", "single"]) == 0
     assert seen == [1] and str(video) in capsys.readouterr().out
+
+
+def test_convert_zoo_finds_originals_with_and_without_a_hash(tmp_path: Path) -> None:
+    from tsm_models.cli.convert_zoo import _local_original
+
+    mit, mm1 = ZOO["tsm_r50.mit_8f_sthv2"], ZOO["tsm_r50.mm1_8f_k400"]
+    (tmp_path / mit.filename).write_bytes(b"original-repo file: no hash in its name to check")
+    assert _local_original(mit, tmp_path) == tmp_path / mit.filename
+    (tmp_path / mm1.filename).write_bytes(b"not the released bytes")
+    with pytest.raises(ValueError, match="does not match the released prefix 64d69186"):
+        _local_original(mm1, tmp_path)
+    with pytest.raises(FileNotFoundError, match="expected the released file"):
+        _local_original(ZOO["tsm_r50.mm1_16f_k400"], tmp_path)
