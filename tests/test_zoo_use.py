@@ -170,3 +170,17 @@ def test_convert_zoo_finds_originals_with_and_without_a_hash(tmp_path: Path) -> 
         _local_original(mm1, tmp_path)
     with pytest.raises(FileNotFoundError, match="expected the released file"):
         _local_original(ZOO["tsm_r50.mm1_16f_k400"], tmp_path)
+
+
+def test_flow_checkpoint_in_the_original_layout_loads(tmp_path: Path) -> None:
+    from test_pretrained import TINY
+
+    from tsm_models import TSM
+
+    source = TSM(num_classes=5, in_chans=10, **TINY).state_dict()
+    assert source["conv1.weight"].shape[1] == 10
+    path = tmp_path / ZOO["tsm_r50.mit_8f_flow_k400"].filename
+    torch.save({"epoch": 50, "state_dict": to_original_tsm_layout(to_mmaction2_layout(source))}, path)
+    model = TSM(num_classes=5, in_chans=10, **TINY)
+    load_pretrained(model, str(path))
+    assert_same_weights(model, source)
