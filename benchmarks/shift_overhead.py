@@ -25,7 +25,8 @@ import timm
 import torch
 
 import tsm_models
-from tsm_models import temporal_shift, temporal_shift_inplace
+from tsm_models import temporal_shift
+from tsm_models.models.shift import temporal_shift_inplace
 from tsm_models.tools.timing import machine_info, time_interleaved
 from tsm_models.train import to_channels_last
 

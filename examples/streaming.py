@@ -44,7 +44,7 @@ class LabelChange(NamedTuple):
 
 
 # Class names from a packaged label set or a text file (one per line).
-resolve_labels = tsm_models.read_labels
+resolve_labels = tsm_models.labels.read_labels
 
 
 def synthetic_frames(num_frames: int = 64, height: int = 240, width: int = 320) -> Iterator[np.ndarray]:
