@@ -105,6 +105,7 @@ def test_flow_entry_runs_on_user_flow_stacks_and_predict_refuses_video() -> None
     e = ZOO["tsm_r50.mit_8f_flow_k400"]
     model = tsm_models.create_model(e.name, pretrained=False).eval()
     assert model.conv1.in_channels == 10
+    assert model.pretrained_cfg["input_size"] == (10, 224, 224) and len(model.pretrained_cfg["mean"]) == 10
     with torch.no_grad():
         out = model(torch.randn(1, 8, 10, 32, 32))
     assert out.shape == (1, 400)
