@@ -105,6 +105,7 @@ def test_flow_entry_runs_on_user_flow_stacks_and_predict_refuses_video() -> None
     e = ZOO["tsm_r50.mit_8f_flow_k400"]
     model = tsm_models.create_model(e.name, pretrained=False).eval()
     assert model.conv1.in_channels == 10
+    assert model.pretrained_cfg["input_size"] == (10, 224, 224) and len(model.pretrained_cfg["mean"]) == 10
     with torch.no_grad():
         out = model(torch.randn(1, 8, 10, 32, 32))
     assert out.shape == (1, 400)
@@ -130,3 +131,57 @@ def test_cli_list_filters_and_info(capsys: pytest.CaptureFixture) -> None:
     assert cli_main(["info", "tsm_r50_1x1x8_50e_kinetics400_rgb"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["name"] == "tsm_r50.mm0_8f_320p_k400" and "newest" in record["config_note"]
+
+
+def test_cli_predict_views_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from _video_utils import write_video
+
+    from tsm_models.cli import predict as predict_cli
+
+    seen: list[int] = []
+
+    class Fixed(torch.nn.Module):  # the record's model stand-in: counts the views it is given
+        def __init__(self, entry: tsm_models.ZooEntry) -> None:
+            super().__init__()
+            self.zoo_entry, self.num_classes = entry, entry.num_classes
+            self.logits = torch.nn.Parameter(torch.zeros(entry.num_classes))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x.shape[0])
+            return self.logits.expand(x.shape[0], -1)
+
+    monkeypatch.setattr(predict_cli, "create_model", lambda name, pretrained=False: Fixed(ZOO[name]))
+    video = write_video(tmp_path / "a.mp4", 12)
+    name = "tsm_r50.mm1_8f_sthv2"  # 2 clips x ThreeCrop(256) = 6 views
+    assert cli_main(["predict", str(video), "-m", name, "--device", "cpu"]) == 0
+    assert sum(seen) == 6
+    seen.clear()
+    assert cli_main(["predict", str(video), "-m", name, "--device", "cpu", "--views", "single"]) == 0
+    assert seen == [1] and str(video) in capsys.readouterr().out
+
+
+def test_convert_zoo_finds_originals_with_and_without_a_hash(tmp_path: Path) -> None:
+    from tsm_models.cli.convert_zoo import _local_original
+
+    mit, mm1 = ZOO["tsm_r50.mit_8f_sthv2"], ZOO["tsm_r50.mm1_8f_k400"]
+    (tmp_path / mit.filename).write_bytes(b"original-repo file: no hash in its name to check")
+    assert _local_original(mit, tmp_path) == tmp_path / mit.filename
+    (tmp_path / mm1.filename).write_bytes(b"not the released bytes")
+    with pytest.raises(ValueError, match="does not match the released prefix 64d69186"):
+        _local_original(mm1, tmp_path)
+    with pytest.raises(FileNotFoundError, match="expected the released file"):
+        _local_original(ZOO["tsm_r50.mm1_16f_k400"], tmp_path)
+
+
+def test_flow_checkpoint_in_the_original_layout_loads(tmp_path: Path) -> None:
+    from test_pretrained import TINY
+
+    from tsm_models import TSM
+
+    source = TSM(num_classes=5, in_chans=10, **TINY).state_dict()
+    assert source["conv1.weight"].shape[1] == 10
+    path = tmp_path / ZOO["tsm_r50.mit_8f_flow_k400"].filename
+    torch.save({"epoch": 50, "state_dict": to_original_tsm_layout(to_mmaction2_layout(source))}, path)
+    model = TSM(num_classes=5, in_chans=10, **TINY)
+    load_pretrained(model, str(path))
+    assert_same_weights(model, source)

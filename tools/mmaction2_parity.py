@@ -176,9 +176,9 @@ def mmaction2_indices(protocol: Any, total_frames: int) -> np.ndarray:
 
 def mmaction2_preprocess(protocol: Any, frames: np.ndarray) -> torch.Tensor:
     """``(T, H, W, 3)`` uint8 RGB -> ``(num_crops, T, 3, S, S)``: MMAction2's test transforms and normalisation."""
-    from mmaction.datasets.transforms import CenterCrop, FormatShape, Resize, ThreeCrop
+    from mmaction.datasets.transforms import CenterCrop, FormatShape, Resize, TenCrop, ThreeCrop
 
-    crop = CenterCrop(crop_size=protocol.crop_size) if protocol.num_crops == 1 else ThreeCrop(protocol.crop_size)
+    crop = {"center": CenterCrop, "three": ThreeCrop, "ten": TenCrop}[protocol.crop](crop_size=protocol.crop_size)
     results: dict[str, Any] = {
         "imgs": list(frames),
         "img_shape": frames.shape[1:3],
@@ -194,12 +194,13 @@ def mmaction2_preprocess(protocol: Any, frames: np.ndarray) -> torch.Tensor:
 
 
 def pipeline_protocols() -> dict[str, Any]:
-    """The zoo's test protocols, plus MMAction2's "accurate" variants (twice-sample, three crops)."""
+    """The zoo's MMAction2 test protocols, plus MMAction2's "accurate" variants (twice-sample, three crops).
+    (The original repo's protocols are checked against its own code in tests/test_zoo_protocols.py.)"""
     import dataclasses
 
     from tsm_models.models.zoo import ZOO
 
-    protocols = {name: e.protocol for name, e in ZOO.items()}
+    protocols = {name: e.protocol for name, e in ZOO.items() if e.source != "mit"}
     base = ZOO["tsm_r50.mm0_8f_340x256_k400"].protocol
     protocols["twice-sample"] = dataclasses.replace(base, num_clips=2)
     protocols["three-crop 256"] = dataclasses.replace(base, crop="three", num_crops=3, crop_size=256)

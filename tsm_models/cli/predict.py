@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out-video", metavar="FILE", help="one VIDEO: a copy with the top-k labels on every frame (.mp4, H.264)"
     )
     p.add_argument("--out-image", metavar="FILE", help="one VIDEO: a PNG strip of the sampled frames and labels")
+    p.add_argument(
+        "--views",
+        choices=("all", "single"),
+        default="all",
+        help="all: the checkpoint's test protocol (clips x crops, as published); single: 1 clip, 1 center crop",
+    )
     p.set_defaults(func=run)
 
 
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     labels = None if args.labels is None else read_labels(args.labels)
     kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
     model = create_model(args.model, pretrained=_weights(args), **kwargs)
-    classifier = VideoClassifier(model, labels=labels, device=device, batch_size=args.batch_size)
+    classifier = VideoClassifier(model, labels=labels, device=device, batch_size=args.batch_size, views=args.views)
     failed: list[tuple[str, str]] = []
     bar = tqdm(total=len(args.videos), unit="video", disable=len(args.videos) < 2, file=sys.stderr)
     for result in classifier.predict_many(args.videos, topk=args.topk, num_workers=args.workers):

@@ -56,14 +56,16 @@ def timm_cfg(**kwargs: Any) -> dict[str, Any]:
 
 def _zoo_cfg(entry: ZooEntry, **family: Any) -> dict[str, Any]:
     p = entry.protocol
+    chans = int(entry.model_args.get("in_chans", 3))  # 10 for the original repo's optical-flow model
+    mean, std = (p.mean * chans, p.std * chans) if len(p.mean) == 1 else (p.mean, p.std)
     return timm_cfg(
         url=entry.url,
         hf_hub_id=entry.hf_hub_id,
         num_classes=entry.num_classes,
-        input_size=(3, p.crop_size, p.crop_size),
+        input_size=(chans, p.crop_size, p.crop_size),
         crop_pct=p.crop_size / p.resize_short,
-        mean=tuple(m / 255 for m in p.mean),
-        std=tuple(s / 255 for s in p.std),
+        mean=tuple(m / 255 for m in mean),
+        std=tuple(s / 255 for s in std),
         origin_url=entry.url,
         description=(
             f"TSM {entry.arch} trained on {entry.dataset} ({entry.source_name} {entry.config or entry.file_stem})"

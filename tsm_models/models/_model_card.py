@@ -57,6 +57,10 @@ def _front_matter(config: dict[str, Any], entry: ZooEntry | None, base: str) -> 
     return "\n".join([*lines, "---", ""])
 
 
+def _v(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
 def _entry_sections(entry: ZooEntry, num_classes: int, num_segments: int) -> list[str]:
     p, m = entry.protocol, entry.metrics
     upstream = f"`{entry.config}`" if entry.config else f"`{entry.filename}`"
@@ -72,11 +76,11 @@ def _entry_sections(entry: ZooEntry, num_classes: int, num_segments: int) -> lis
     )
     if m is not None:
         out += ["## Metrics\n", "| | top-1 | top-5 |\n|---|---|---|"]
-        out.append(f"| {entry.source_name} (published) | {m.top1} | {m.top5} |")
+        out.append(f"| {entry.source_name} (published) | {_v(m.top1)} | {_v(m.top5)} |")
         if m.top1_efficient is not None:
-            out.append(f"| same, 1 clip x center crop | {m.top1_efficient} | {m.top5_efficient} |")
+            out.append(f"| same, 1 clip x center crop | {_v(m.top1_efficient)} | {_v(m.top5_efficient)} |")
         if m.reference_top1 is not None:
-            out.append(f"| original TSM code, same settings | {m.reference_top1} | {m.reference_top5} |")
+            out.append(f"| original TSM code, same settings | {_v(m.reference_top1)} | {_v(m.reference_top5)} |")
         out.append(f"\nTest protocol: {views}" + (f"; trained on {m.resolution} frames.\n" if m.resolution else ".\n"))
     names = load_labels(entry.label_set) if entry.label_set in DATASETS else []
     out += [

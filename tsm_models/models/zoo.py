@@ -84,7 +84,7 @@ class ClipProtocol:
         crop: ``"center"`` (1), ``"three"`` (MMAction2 ``ThreeCrop``: 3 crops as large as the short side),
             ``"ten"`` (MMAction2 ``TenCrop`` / original ``GroupOverSample``: 4 corners + center, each followed
             by its flip), ``"full_res"`` (original ``GroupFullResSample``: left, right, center at 1/2 height).
-        num_crops: crops per clip; fixed by ``crop`` (filled in when omitted).
+        num_crops: crops per clip, derived from ``crop`` (any value given is replaced by it).
         resize_short: short side after resizing.
         crop_size: side of the (square) crops.
         mean, std: per-channel statistics on the 0-255 scale (one value for all channels when of length 1).
@@ -129,11 +129,8 @@ class ClipProtocol:
         ):
             if value not in allowed:
                 raise ValueError(f"ClipProtocol.{name} must be one of {allowed}, got {value!r}")
-        crops = CROPS[self.crop]
-        if self.num_crops is None:
-            object.__setattr__(self, "num_crops", crops)
-        elif self.num_crops != crops:
-            raise ValueError(f"crop={self.crop!r} gives {crops} crop(s), got num_crops={self.num_crops}")
+        # derived from crop: a value carried over by dataclasses.replace(p, crop=...) is recomputed
+        object.__setattr__(self, "num_crops", CROPS[self.crop])
         for name in ("num_frames", "clip_len", "frame_interval", "num_clips", "resize_short", "crop_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

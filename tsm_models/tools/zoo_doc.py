@@ -19,7 +19,8 @@ LEGEND: dict[str, str] = {
     "(tools/mmaction2_parity.py); original-repo dense/twice starts equal its code's worked examples "
     "(tests/test_zoo_protocols.py)",
     "X": "crops: boxes equal the upstream code's worked examples (TenCrop, ThreeCrop, GroupFullResSample, "
-    "GroupCenterCrop; tests/test_zoo_protocols.py)",
+    "GroupCenterCrop; tests/test_zoo_protocols.py); MMAction2 records: the preprocessed views equal MMAction2 "
+    "1.2.0's test pipeline within one grey level (tools/mmaction2_parity.py --part pipeline)",
 }
 # Families whose architecture/converter parity lives on another branch (issue 12) are marked as not checked
 # here; the lead updates this table when that work is merged.
@@ -27,13 +28,11 @@ _PARITY_CHECKED = {"resnet"}
 
 
 def verification(e: ZooEntry) -> str:
-    """Codes of :data:`LEGEND` that apply to ``e`` (``"-"`` when its architecture is not checked here)."""
+    """Codes of :data:`LEGEND` that apply to ``e``; the architecture of issue 12's families is checked there."""
+    protocol = ["S", "X"] if e.protocol.modality == "rgb" else []
     if e.family not in _PARITY_CHECKED or "non_local" in e.model_args:
-        return "- (architecture: issue 12)"
-    codes = ["B", "C", *(["O"] if e.source == "mit" else [])]
-    if e.protocol.modality == "rgb":
-        codes += ["S", "X"]
-    return ", ".join(codes)
+        return ", ".join([*protocol, "architecture: issue 12 (not checked here)"])
+    return ", ".join(["B", "C", *(["O"] if e.source == "mit" else []), *protocol])
 
 
 def _fmt(value: float | None) -> str:
