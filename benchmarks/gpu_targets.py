@@ -7,7 +7,7 @@ Targets (batch 1 and the training step follow the seed's protocol for ``tsm_r50_
 * one training step (forward, backward, SGD update) on 8 videos x 8 frames: < 3.5 GB of
   ``torch.cuda.max_memory_allocated`` (the seed's training log: 7079 MB, fp32).
 
-Each row is one :func:`tsm_models.benchmark.benchmark` / :func:`~tsm_models.benchmark.benchmark_train_step`
+Each row is one :func:`tsm_models.tools.benchmark.benchmark` / :func:`~tsm_models.tools.benchmark.benchmark_train_step`
 configuration (dtype, channels_last, ``torch.compile`` mode, gradient checkpointing) on random weights and
 random frames; a row that fails (a compile error, out of memory) is reported as failed and the run goes on.
 The output is a markdown table for BENCHMARKS.md, headed by the device name::
@@ -32,8 +32,8 @@ from typing import Any
 
 import torch
 
-from tsm_models.benchmark import BenchmarkSetup, benchmark, benchmark_train_step, resolve_setup
-from tsm_models.timing import machine_info
+from tsm_models.tools.benchmark import BenchmarkSetup, benchmark, benchmark_train_step, resolve_setup
+from tsm_models.tools.timing import machine_info
 
 logger = logging.getLogger("gpu_targets")
 

@@ -25,8 +25,9 @@ import timm
 import torch
 
 import tsm_models
-from tsm_models import temporal_shift, temporal_shift_inplace
-from tsm_models.timing import machine_info, time_interleaved
+from tsm_models import temporal_shift
+from tsm_models.models.shift import temporal_shift_inplace
+from tsm_models.tools.timing import machine_info, time_interleaved
 from tsm_models.train import to_channels_last
 
 
@@ -51,12 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     plain = timm.create_model("resnet50", num_classes=400).eval()
     tsm = tsm_models.create_model("tsm_r50", num_classes=400, num_segments=args.frames).eval()
-    tsm.load_state_dict(tsm_models.adapt_2d_state_dict(plain.state_dict(), tsm))
+    tsm.load_state_dict(tsm_models.models.adapt_2d_state_dict(plain.state_dict(), tsm))
     naive = None
     if not args.no_naive:
         naive = tsm_models.create_model("tsm_r50", num_classes=400, num_segments=args.frames).eval()
         naive.load_state_dict(tsm.state_dict())
-        for _, m in tsm_models.shifted_modules(naive):
+        for _, m in tsm_models.models.shifted_modules(naive):
             m.inplace_inference = False
     video = torch.randn(1, args.frames, 3, args.img_size, args.img_size, generator=torch.Generator().manual_seed(0))
     if args.channels_last:
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     shift_inputs: list[tuple[torch.Tensor, tsm_models.TemporalShift]] = []
     hooks = [
         m.register_forward_pre_hook(lambda mod, a: shift_inputs.append((a[0].clone(), mod)))
-        for _, m in tsm_models.shifted_modules(tsm)
+        for _, m in tsm_models.models.shifted_modules(tsm)
     ]
     with torch.inference_mode():
         tsm(video)
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.twin:
         twin = tsm_models.create_model("tsm_r50", num_classes=400, num_segments=args.frames).eval()
         twin.load_state_dict(tsm.state_dict())
-        tsm_models.remove_temporal_shift(twin)
+        tsm_models.models.remove_temporal_shift(twin)
         if args.channels_last:
             twin.to(memory_format=torch.channels_last)
         fns["tsm_r50 without shifts (TSN twin)"] = lambda: twin(video)

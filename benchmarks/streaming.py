@@ -32,8 +32,7 @@ import timm
 import torch
 
 import tsm_models
-from tsm_models import registry
-from tsm_models.timing import machine_info, synchronize
+from tsm_models.tools.timing import machine_info, synchronize
 
 
 def time_streaming(stream: tsm_models.StreamingTSM, frames: torch.Tensor, device: torch.device) -> float:
@@ -81,9 +80,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     )
     model = model.eval().to(device)
     stream = model.stream()
-    base_name = registry.ARCHS.get(args.model)
+    base_name = model.base_model.split(".")[0]  # the plain timm network the TSM wraps
     image_model = None
-    if base_name is not None:
+    if base_name:
         image_model = timm.create_model(base_name, num_classes=args.num_classes).eval().to(device)
     frames = torch.randn(args.frames_per_round, 1, 3, args.size, args.size, device=device)
     history: deque[torch.Tensor] = deque(

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import tsm_models
 from tsm_models.data import VideoDataset, create_loader, read_annotation_file
-from tsm_models.distributed import destroy_distributed, init_distributed
 from tsm_models.train import evaluate, prepare_model
+from tsm_models.train.distributed import destroy_distributed, init_distributed
 
 _logger = logging.getLogger("evaluate")
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     info = init_distributed(args.device)
     logging.basicConfig(level=logging.INFO if info.is_main else logging.WARNING, format="%(levelname)s %(message)s")
-    entry = tsm_models.get_pretrained_cfg(args.model)
+    entry = tsm_models.get_zoo_entry(args.model)
     protocol = entry.protocol
     changes = {k: v for k, v in (("resize_short", args.short_side), ("crop_size", args.crop_size)) if v}
     protocol = dataclasses.replace(protocol, **changes)

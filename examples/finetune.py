@@ -32,19 +32,19 @@ from pathlib import Path
 
 import tsm_models
 from tsm_models.data import VideoDataset, create_loader
-from tsm_models.distributed import barrier, destroy_distributed, init_distributed, wrap_ddp
-from tsm_models.optim import GRAD_CLIP_NORM, create_optimizer, create_scheduler, default_weight_decay, scale_lr
+from tsm_models.models.zoo import ClipProtocol, find_entry
 from tsm_models.train import (
     JsonLogger,
     create_grad_scaler,
     evaluate,
-    load_checkpoint,
     prepare_model,
-    save_checkpoint,
+    resume_train_state,
+    save_train_state,
     seed_everything,
     train_one_epoch,
 )
-from tsm_models.zoo import TestProtocol, get_zoo_entry
+from tsm_models.train.distributed import barrier, destroy_distributed, init_distributed, wrap_ddp
+from tsm_models.train.optim import GRAD_CLIP_NORM, create_optimizer, create_scheduler, default_weight_decay, scale_lr
 
 _logger = logging.getLogger("finetune")
 
@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not tsm_models.is_model(args.model):
         raise ValueError(f"unknown model {args.model!r}; see tsm_models.list_models()")
-    entry = get_zoo_entry(args.model)  # None for architecture names (tsm_r50, ...)
-    protocol = entry.protocol if entry is not None else TestProtocol(input_format="video")
+    entry = find_entry(args.model)  # None for architecture names (tsm_r50, ...)
+    protocol = entry.protocol if entry is not None else ClipProtocol(input_format="video")
     sizes = {k: v for k, v in (("resize_short", args.short_side), ("crop_size", args.crop_size)) if v}
     protocol = dataclasses.replace(protocol, **sizes)
     train_set = VideoDataset.from_folder(args.data / "train", protocol, train=True, flip=args.flip, seed=args.seed)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     start, best = 0, -1.0
     resume = args.work_dir / "last.pt" if args.resume == "auto" else args.resume
     if resume is not None and (args.resume != "auto" or Path(resume).is_file()):
-        state = load_checkpoint(resume, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
+        state = resume_train_state(resume, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
         start, best = state["epoch"], float(state["extra"].get("best_top1", -1.0))
         _logger.info("resumed from %s at epoch %d", resume, start)
 
@@ -171,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         top1 = result.metrics["top1"]
         _logger.info("epoch %d: loss %.4f, val top1 %.4f", epoch, stats["loss"], top1)
         extra = dict(best_top1=max(best, top1), classes=classes, model_name=args.model)
-        save_checkpoint(args.work_dir / "last.pt", model=model, optimizer=optimizer, scheduler=scheduler,
+        save_train_state(args.work_dir / "last.pt", model=model, optimizer=optimizer, scheduler=scheduler,
                         scaler=scaler, epoch=epoch + 1, **extra)  # fmt: skip
         if top1 > best:
             best = top1
-            save_checkpoint(args.work_dir / "best.pt", model=model, epoch=epoch + 1, **extra)
+            save_train_state(args.work_dir / "best.pt", model=model, epoch=epoch + 1, **extra)
         barrier()
     if result is None:  # resumed after the last epoch: just evaluate
         result = evaluate(model, val_loader, topk=(1, min(5, len(classes))), **common)

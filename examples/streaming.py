@@ -27,11 +27,11 @@ import numpy as np
 import torch
 
 import tsm_models
-from tsm_models.zoo import TestProtocol
+from tsm_models.models.zoo import ClipProtocol
 
 
 class _Stream(Protocol):
-    def step(self, frame: torch.Tensor) -> tsm_models.StreamStep: ...
+    def step(self, frame: torch.Tensor) -> tsm_models.models.streaming.StreamStep: ...
 
 
 class LabelChange(NamedTuple):
@@ -44,7 +44,7 @@ class LabelChange(NamedTuple):
 
 
 # Class names from a packaged label set or a text file (one per line).
-resolve_labels = tsm_models.read_labels
+resolve_labels = tsm_models.labels.read_labels
 
 
 def synthetic_frames(num_frames: int = 64, height: int = 240, width: int = 320) -> Iterator[np.ndarray]:
@@ -62,7 +62,7 @@ def make_preprocess(size: int) -> Any:
     """uint8 ``(H, W, 3)`` frame -> normalised ``(1, 3, size, size)``: short side to ``size * 256 / 224``, center
     crop, ImageNet mean/std (the zoo's test protocol, one view)."""
     protocol = dataclasses.replace(
-        TestProtocol(), crop="center", num_crops=1, crop_size=size, resize_short=round(size * 256 / 224)
+        ClipProtocol(), crop="center", num_crops=1, crop_size=size, resize_short=round(size * 256 / 224)
     )
     transform = tsm_models.create_transform(protocol, train=False)
 

@@ -29,8 +29,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import tsm_models
-from tsm_models.optim import create_optimizer, create_scheduler
 from tsm_models.train import evaluate, seed_everything, train_one_epoch
+from tsm_models.train.optim import create_optimizer, create_scheduler
 
 _logger = logging.getLogger("temporal_reasoning")
 
@@ -74,7 +74,7 @@ def small_tsm(num_segments: int, shift: bool = True) -> nn.Module:
         dropout=0.0,
     )
     if not shift:
-        tsm_models.remove_temporal_shift(model)
+        tsm_models.models.remove_temporal_shift(model)
     return model
 
 

@@ -17,15 +17,15 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests._train_utils import tiny_tsm
-from tsm_models.distributed import (
+from tsm_models.train import JsonLogger, evaluate, save_train_state, seed_everything, train_one_epoch
+from tsm_models.train.distributed import (
     ShardSampler,
     destroy_distributed,
     init_distributed,
     train_sampler,
     wrap_ddp,
 )
-from tsm_models.optim import create_optimizer, create_scheduler
-from tsm_models.train import JsonLogger, evaluate, save_checkpoint, seed_everything, train_one_epoch
+from tsm_models.train.optim import create_optimizer, create_scheduler
 
 
 class GroupNorm4(nn.GroupNorm):
@@ -58,7 +58,7 @@ def main() -> None:
     result = evaluate(
         model, DataLoader(val, batch_size=4, sampler=ShardSampler(len(val))), logger=log, progress=False, topk=(1, 2)
     )
-    saved = save_checkpoint(out / f"ckpt_{info.world_size}.pt", model=model, epoch=2)
+    saved = save_train_state(out / f"ckpt_{info.world_size}.pt", model=model, epoch=2)
     summary = {
         "rank": info.rank,
         "world_size": info.world_size,

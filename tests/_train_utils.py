@@ -8,10 +8,10 @@ import numpy as np
 from timm.models.resnet import BasicBlock
 
 import tsm_models
-from tsm_models.zoo import TestProtocol
+from tsm_models.models.zoo import ClipProtocol
 
 # 4 frames per clip, 40 px short side, 32 px crops; PNG frames named like MMAction2 raw frames
-PROTOCOL = TestProtocol(num_frames=4, resize_short=40, crop_size=32, filename_tmpl="img_{:05}.png")
+PROTOCOL = ClipProtocol(num_frames=4, resize_short=40, crop_size=32, filename_tmpl="img_{:05}.png")
 
 
 def tiny_tsm(num_classes: int = 3, num_segments: int = 4, dropout: float = 0.5, **kwargs: object) -> tsm_models.TSM:

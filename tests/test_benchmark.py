@@ -9,9 +9,9 @@ import pytest
 import timm
 import torch
 
-from tsm_models.benchmark import benchmark, benchmark_train_step, resolve_setup
 from tsm_models.cli import main
-from tsm_models.timing import measure_peak_memory, time_interleaved
+from tsm_models.tools.benchmark import benchmark, benchmark_train_step, resolve_setup
+from tsm_models.tools.timing import measure_peak_memory, time_interleaved
 
 
 def test_time_interleaved_alternates_and_excludes_warmup() -> None:

@@ -12,7 +12,7 @@ from torch import nn
 from tsm_models.cli import main
 from tsm_models.cli import predict as predict_cli
 from tsm_models.labels import load_labels
-from tsm_models.zoo import ZOO
+from tsm_models.models.zoo import find_entry
 
 
 class Tiny(nn.Module):
@@ -36,7 +36,7 @@ def fake_create_model(monkeypatch):
 
     def create_model(name, pretrained=False, **kwargs):
         calls.append((name, pretrained))
-        return Tiny(ZOO[name])
+        return Tiny(find_entry(name))
 
     monkeypatch.setattr(predict_cli, "create_model", create_model)
     return calls

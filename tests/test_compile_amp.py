@@ -8,7 +8,8 @@ import torch._dynamo
 import torch._dynamo.testing
 from test_shift import naive_shift
 
-from tsm_models import shifted_modules, temporal_shift
+from tsm_models import temporal_shift
+from tsm_models.models import shifted_modules
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from _weights_utils import (
 )
 
 import tsm_models
-from tsm_models.convert import (
+from tsm_models.models.convert import (
     check_config_text,
     convert_mmaction2_state_dict,
     convert_state_dict,

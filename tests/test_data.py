@@ -10,9 +10,9 @@ import torch
 
 from tests._train_utils import PROTOCOL, write_frame_dataset, write_frame_folder
 from tsm_models.data import VideoDataset, VideoRecord, create_loader, read_annotation_file, scan_class_folders
-from tsm_models.sampling import sample_indices
-from tsm_models.transforms import create_transform
-from tsm_models.video import open_video
+from tsm_models.data.sampling import sample_indices
+from tsm_models.data.transforms import create_transform
+from tsm_models.data.video import open_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

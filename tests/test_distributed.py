@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests._train_utils import tiny_tsm
-from tsm_models.distributed import DistInfo, ShardSampler, gather_eval, init_distributed, unwrap_model, wrap_ddp
+from tsm_models.train.distributed import DistInfo, ShardSampler, gather_eval, init_distributed, unwrap_model, wrap_ddp
 
 WORKER = Path(__file__).with_name("_dist_worker.py")
 ROOT = Path(__file__).resolve().parents[1]

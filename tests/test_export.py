@@ -11,9 +11,9 @@ import torch
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from tsm_models import export as export_mod  # noqa: E402
 from tsm_models.cli import main  # noqa: E402
-from tsm_models.export import export_onnx, verify_onnx  # noqa: E402
+from tsm_models.tools import export as export_mod  # noqa: E402
+from tsm_models.tools.export import export_onnx, verify_onnx  # noqa: E402
 
 
 @pytest.mark.parametrize("direction", ["bidirectional", "online"])

@@ -21,9 +21,9 @@ from safetensors.torch import load_file, save_file
 
 import tsm_models
 from tsm_models.cli import main
-from tsm_models.hub import model_config
-from tsm_models.model_card import model_card
-from tsm_models.zoo import ZOO
+from tsm_models.models._hub import model_config
+from tsm_models.models._model_card import model_card
+from tsm_models.models.zoo import ZOO
 
 SNAPSHOT = "fedcba9876543210fedcba9876543210fedcba98"
 ARGS = dict(num_classes=6, num_segments=4, shift_place="inplace")
@@ -175,9 +175,9 @@ def test_push_to_hub_uploads_one_folder(saved: tuple[Path, dict], monkeypatch: p
 def test_model_card_of_a_zoo_model() -> None:
     with torch.device("meta"):
         model = tsm_models.create_model("tsm_r50_1x1x16_50e_sthv2_rgb")
-    entry = ZOO["tsm_r50_1x1x16_sthv2"]
+    entry = ZOO["tsm_r50.mm0_16f_seg8_c339_sthv2"]
     config = model_config(model)
-    assert config["architecture"] == entry.name
+    assert config["architecture"] == entry.arch and config["pretrained_cfg"]["tag"] == entry.tag
     assert config["model_args"]["num_segments"] == 8 and config["num_classes"] == 339
     assert len(config["label_names"]) == 174
     assert config["tsm_models"]["zoo_entry"]["url"] == entry.url
@@ -229,7 +229,7 @@ def test_cli_convert_residual(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_cli_convert_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    entry = ZOO["tsm_r50_1x1x8_kinetics400"]
+    entry = ZOO["tsm_r50.mm0_8f_340x256_k400"]
     src_dir = tmp_path / "originals"
     src_dir.mkdir()
     sd = random_mmaction2_state_dict(50, 400, seed=11)
@@ -240,7 +240,7 @@ def test_cli_convert_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     assert "does not match the released prefix af7fb746" in capsys.readouterr().err or not out.exists()
     assert not out.exists()
     # accept the file as if it were the released one: everything after the hash check runs for real
-    monkeypatch.setattr("tsm_models.cli.convert.sha256_file", lambda path: entry.sha256_prefix + "0" * 56)
+    monkeypatch.setattr("tsm_models.cli.convert_zoo.sha256_file", lambda path: entry.sha256_prefix + "0" * 56)
     assert main(argv) == 0
     assert f"{entry.name} -> {out / entry.name}" in capsys.readouterr().out
     assert sorted(p.name for p in (out / entry.name).iterdir()) == ["README.md", "config.json", "model.safetensors"]

@@ -11,11 +11,11 @@ from _video_utils import paint_index, read_indices, write_video
 from torch import nn
 
 import tsm_models
+from tsm_models.data.sampling import sample_indices
 from tsm_models.inference import Prediction, VideoClassifier, average_clips, predict
 from tsm_models.labels import load_labels
-from tsm_models.sampling import sample_indices
-from tsm_models.zoo import ZOO
-from tsm_models.zoo import TestProtocol as Protocol
+from tsm_models.models.zoo import ZOO, find_entry
+from tsm_models.models.zoo import ClipProtocol as Protocol
 
 SMALL = dict(resize_short=32, crop_size=32)  # keep the zoo protocols' logic, shrink the frames
 
@@ -27,7 +27,7 @@ class Probe(nn.Module):
         super().__init__()
         self.zoo_entry = entry
         self.num_classes = num_classes or entry.num_classes
-        self.num_segments = entry.num_segments
+        self.num_segments = tsm_models.TSMConfig(**entry.model_args).num_segments
         self.weight = nn.Parameter(torch.linspace(-1, 1, 3 * self.num_classes).view(self.num_classes, 3))
         self.bias = nn.Parameter(torch.zeros(self.num_classes))
         self.calls = []
@@ -55,7 +55,7 @@ def test_average_clips_modes():
 def test_zoo_protocol_sampling_and_views(tmp_path):
     video = write_video(tmp_path / "v.mp4", 100)
     for name in ["tsm_r50_1x1x8_kinetics400", "tsm_r50_dense_1x1x8_kinetics400", "tsm_r50_1x1x16_sthv2"]:
-        entry = ZOO[name]
+        entry = find_entry(name)
         clf = VideoClassifier(Probe(entry), protocol=replace(entry.protocol, **SMALL))
         frames = clf.load(video)
         assert read_indices(frames) == sample_indices(entry.protocol, 100).tolist()
@@ -64,10 +64,10 @@ def test_zoo_protocol_sampling_and_views(tmp_path):
         assert views.shape == (p.num_clips * p.num_crops, p.num_frames, 3, 32, 32)
     # three crops x twice-sampled clips: crop-major views
     three = Protocol(num_clips=2, crop="three", num_crops=3, resize_short=32, crop_size=32)
-    clf = VideoClassifier(Probe(ZOO["tsm_r50_1x1x8_kinetics400"]), protocol=three)
+    clf = VideoClassifier(Probe(ZOO["tsm_r50.mm0_8f_340x256_k400"]), protocol=three)
     assert clf.preprocess(frames_video(30)).shape == (6, 8, 3, 32, 32)
     # MMAction2's later "accurate" test setting on top of a record: three 256 crops of short side 256
-    accurate = VideoClassifier(Probe(ZOO["tsm_r50_1x1x8_sthv1"])).with_protocol(
+    accurate = VideoClassifier(Probe(ZOO["tsm_r50.mm0_8f_200616_sthv1"])).with_protocol(
         crop="three", num_crops=3, crop_size=256, average_clips="prob"
     )
     assert accurate.preprocess(frames_video(30)).shape == (3, 8, 3, 256, 256)
@@ -76,7 +76,7 @@ def test_zoo_protocol_sampling_and_views(tmp_path):
 
 @pytest.mark.parametrize("mode", ["score", "prob"])
 def test_views_are_averaged_like_mmaction2(mode):
-    entry = ZOO["tsm_r50_dense_1x1x8_kinetics400"]
+    entry = ZOO["tsm_r50.mm0_8f_dense_340x256_k400"]
     model = Probe(entry)
     protocol = replace(entry.protocol, average_clips=mode, **SMALL)
     clf = VideoClassifier(model, protocol=protocol, batch_size=4)
@@ -97,7 +97,7 @@ def test_views_are_averaged_like_mmaction2(mode):
 
 
 def test_only_named_classes_are_ranked():
-    entry = ZOO["tsm_r50_1x1x16_sthv2"]  # 339 logits, 174 labels
+    entry = ZOO["tsm_r50.mm0_16f_seg8_c339_sthv2"]  # 339 logits, 174 labels
     model = Probe(entry)
     with torch.no_grad():
         model.bias[200:] = 50.0  # unnamed outputs dominate
@@ -128,7 +128,7 @@ def test_real_tsm_architecture_model_with_labels(tmp_path):
 
 
 def test_reader_passed_in_stays_open(tmp_path):
-    entry = ZOO["tsm_r50_1x1x8_kinetics400"]
+    entry = ZOO["tsm_r50.mm0_8f_340x256_k400"]
     clf = VideoClassifier(Probe(entry), protocol=replace(entry.protocol, **SMALL))
     with tsm_models.open_video(write_video(tmp_path / "v.mkv", 24, codec="mpeg4")) as video:
         first = clf(video, topk=1)
@@ -137,7 +137,7 @@ def test_reader_passed_in_stays_open(tmp_path):
 
 
 def test_zoo_model_with_new_classifier():
-    entry = ZOO["tsm_r50_1x1x8_sthv1"]
+    entry = ZOO["tsm_r50.mm0_8f_200616_sthv1"]
     clf = VideoClassifier(Probe(entry, num_classes=6))  # e.g. create_model(zoo name, num_classes=6)
     assert clf.protocol == entry.protocol and clf.labels == [str(i) for i in range(6)]
     named = VideoClassifier(Probe(entry, num_classes=6), labels=list("abcdef"))
@@ -145,14 +145,14 @@ def test_zoo_model_with_new_classifier():
 
 
 def test_short_video_repeats_frames():
-    entry = ZOO["tsm_r50_1x1x8_kinetics400"]
+    entry = ZOO["tsm_r50.mm0_8f_340x256_k400"]
     clf = VideoClassifier(Probe(entry), protocol=replace(entry.protocol, **SMALL))
     assert read_indices(clf.load(frames_video(5))) == [0, 0, 1, 2, 2, 3, 4, 4]
     assert len(clf(frames_video(5), topk=5)) == 5
 
 
 def test_predict_many_goes_on_past_bad_videos(tmp_path):
-    entry = ZOO["tsm_r50_1x1x8_sthv1"]
+    entry = ZOO["tsm_r50.mm0_8f_200616_sthv1"]
     clf = VideoClassifier(Probe(entry), protocol=replace(entry.protocol, **SMALL))
     good = write_video(tmp_path / "good.mp4", 20)
     bad = tmp_path / "bad.mp4"
@@ -165,10 +165,10 @@ def test_predict_many_goes_on_past_bad_videos(tmp_path):
 
 
 def test_bad_arguments():
-    entry = ZOO["tsm_r50_1x1x8_kinetics400"]
+    entry = ZOO["tsm_r50.mm0_8f_340x256_k400"]
     with pytest.raises(ValueError, match="topk"):
         VideoClassifier(Probe(entry))(frames_video(8), topk=0)
     with pytest.raises(ValueError, match="num_labels"):
         VideoClassifier(Probe(entry), num_labels=500)
-    with pytest.raises(ValueError, match="protocol"):
+    with pytest.raises(TypeError, match="protocol"):
         VideoClassifier(Probe(entry), protocol={"num_frames": 8})

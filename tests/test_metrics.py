@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tsm_models.metrics import (
+from tsm_models.train.metrics import (
     classification_report,
     confusion_matrix,
     mean_class_accuracy,
@@ -127,7 +127,7 @@ def test_save_confusion_matrix_without_pillow(tmp_path, monkeypatch, caplog) -> 
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_pil)
-    with caplog.at_level(logging.INFO, logger="tsm_models.metrics"):
+    with caplog.at_level(logging.INFO, logger="tsm_models.train.metrics"):
         written = save_confusion_matrix(np.eye(2, dtype=int), tmp_path / "cm.csv", tmp_path / "cm.png")
     assert written == [tmp_path / "cm.csv"]
     assert not (tmp_path / "cm.png").exists()

@@ -10,11 +10,12 @@ import torch
 from _helpers import randomize_
 
 import tsm_models
-from tsm_models import TSM, TemporalShift, adapt_2d_state_dict, remove_temporal_shift, shifted_modules
-from tsm_models.registry import ARCHS
+from tsm_models import TSM, TemporalShift, TSMConfig
+from tsm_models.models import adapt_2d_state_dict, remove_temporal_shift, shifted_modules
+from tsm_models.models.tsm_resnet import RESNET_ARGS
 
 
-@pytest.mark.parametrize("name", list(ARCHS))
+@pytest.mark.parametrize("name", list(RESNET_ARGS))
 def test_every_architecture_builds_and_runs(name: str, video) -> None:
     model = tsm_models.create_model(name, num_segments=4, num_classes=7).eval()
     assert isinstance(model, TSM)
@@ -26,11 +27,13 @@ def test_every_architecture_builds_and_runs(name: str, video) -> None:
 
 @pytest.mark.parametrize("name", tsm_models.list_models(pretrained=True))
 def test_every_zoo_entry_builds_with_its_settings(name: str, video) -> None:
-    entry = tsm_models.get_pretrained_cfg(name)
+    entry = tsm_models.get_zoo_entry(name)
     model = tsm_models.create_model(name).eval()
     assert model.num_classes == entry.num_classes
-    assert model.num_segments == entry.num_segments
-    assert model.shift_every == entry.shift_every
+    expected = TSMConfig(**entry.model_args)  # the record's settings; shift_every=None: MMAction2's rule
+    assert model.num_segments == expected.num_segments
+    assert model.shift_every == (expected.shift_every or (2 if entry.arch == "tsm_r101" else 1))
+    assert model.zoo_entry is entry and model.pretrained_cfg["tag"] == entry.tag
     frames = entry.protocol.num_frames  # 16-frame entries shift in groups of num_segments=8
     with torch.no_grad():
         out = model(video(b=1, t=frames, size=32))
@@ -182,10 +185,13 @@ def test_torch_compile_matches_eager(tiny_tsm, video) -> None:
 
 
 def test_timm_create_model_knows_every_name() -> None:
-    for name in [*tsm_models.list_models(), "tsm_r50_1x1x8_50e_kinetics400_rgb"]:
+    for name in [*tsm_models.list_models(), *tsm_models.list_models(pretrained=True)]:
         assert timm.is_model(name)
-    model = timm.create_model("tsm_r50_1x1x16_50e_sthv2_rgb")
+    model = timm.create_model("tsm_r50.mm0_16f_seg8_c339_sthv2")
     assert model.num_classes == 339 and model.num_segments == 8
+    # aliases (upstream config names, older names) are resolved by tsm_models, not registered with timm
+    assert not timm.is_model("tsm_r50_1x1x16_50e_sthv2_rgb")
+    assert tsm_models.create_model("tsm_r50_1x1x16_50e_sthv2_rgb").zoo_entry is model.zoo_entry
 
 
 def test_fine_tuning_num_classes_override_on_zoo_name() -> None:
@@ -222,6 +228,6 @@ def test_bad_model_arguments(name: str, kwargs: dict, match: str) -> None:
 
 def test_get_pretrained_cfg_errors() -> None:
     with pytest.raises(ValueError, match="architecture without a zoo record"):
-        tsm_models.get_pretrained_cfg("tsm_r101")
+        tsm_models.get_zoo_entry("tsm_r101")
     with pytest.raises(ValueError, match="Closest matches"):
-        tsm_models.get_pretrained_cfg("tsm_r50_1x1x8_sthv3")
+        tsm_models.get_zoo_entry("tsm_r50_1x1x8_sthv3")

@@ -10,7 +10,7 @@ from timm.models.resnet import BasicBlock
 from torch import nn
 
 import tsm_models
-from tsm_models.optim import (
+from tsm_models.train.optim import (
     create_optimizer,
     create_scheduler,
     default_weight_decay,

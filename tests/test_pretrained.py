@@ -28,8 +28,8 @@ from timm.models.resnet import BasicBlock
 
 import tsm_models
 from tsm_models import TSM
-from tsm_models.pretrained import load_pretrained
-from tsm_models.zoo import ZOO, ZooEntry
+from tsm_models.models._pretrained import load_pretrained
+from tsm_models.models.zoo import ZOO, ZooEntry
 
 TINY = dict(block=BasicBlock, layers=(1, 1, 1, 1), channels=(8, 16, 32, 64), num_segments=4)
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
@@ -135,8 +135,10 @@ def caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 
 def tiny_entry(url: str, num_classes: int = 5) -> ZooEntry:
-    base = ZOO["tsm_r50_1x1x8_kinetics400"]
-    return dataclasses.replace(base, name="tiny_tsm_test", url=url, num_classes=num_classes, num_segments=4)
+    base = ZOO["tsm_r50.mm0_8f_340x256_k400"]
+    return dataclasses.replace(
+        base, tag="tiny_tsm_test", url=url, num_classes=num_classes, model_args={"num_segments": 4}
+    )
 
 
 def plant_hub_repo(hf_cache: Path, repo_id: str, files: dict[str, bytes]) -> Path:
@@ -171,7 +173,7 @@ def test_download_convert_store_then_reuse_cache_offline(server: Server, caches:
     load_pretrained(model, True, entry=entry, progress=False)
     assert_same_weights(model, source)
     prefix = hashlib.sha256(data).hexdigest()[:8]
-    assert files_in(caches["cache"]) == [f"tiny_tsm_test-{prefix}.safetensors"]  # no .pth, no partial files
+    assert files_in(caches["cache"]) == [f"tsm_r50.tiny_tsm_test-{prefix}.safetensors"]  # no .pth, no partial files
     server.stop()
     requests = list(server.requests)
     again = tiny()
@@ -203,8 +205,8 @@ def test_no_network_error_names_what_was_tried(closed_url: str, caches: dict[str
     with pytest.raises(FileNotFoundError) as info:
         load_pretrained(tiny(), True, entry=tiny_entry(closed_url), progress=False)
     msg = str(info.value)
-    assert str(caches["cache"] / "tiny_tsm_test-01234567.safetensors") in msg
-    assert "Hugging Face Hub tsm-models/tiny_tsm_test" in msg
+    assert str(caches["cache"] / "tsm_r50.tiny_tsm_test-01234567.safetensors") in msg
+    assert "Hugging Face Hub tsm-models/tsm_r50.tiny_tsm_test" in msg
     assert f"download {closed_url}" in msg
     assert "pretrained='/path/to/tiny_1x1x4_kinetics400_rgb_20200607-01234567.pth'" in msg
     assert files_in(caches["cache"]) == []
@@ -215,7 +217,7 @@ def test_create_model_pretrained_true_offline(caches: dict[str, Path], monkeypat
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr("urllib.request.urlopen", no_network)
-    entry = ZOO["tsm_r50_1x1x8_kinetics400"]
+    entry = ZOO["tsm_r50.mm0_8f_340x256_k400"]
     with pytest.raises(FileNotFoundError, match=f"(?s)tsm-models/{entry.name}.*{entry.url}.*name resolution"):
         tsm_models.create_model(entry.name, pretrained=True)
 
@@ -286,9 +288,9 @@ def test_malformed_file_is_rejected(kind: str, tmp_path: Path) -> None:
 def test_missing_file_and_bad_argument(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         load_pretrained(tiny(), tmp_path / "nope.pth")
-    with pytest.raises(ValueError, match="pretrained must be"):
+    with pytest.raises(TypeError, match="pretrained must be"):
         load_pretrained(tiny(), 3)
-    with pytest.raises(ValueError, match="needs a zoo name"):
+    with pytest.raises(ValueError, match=r"needs a checkpoint name \(arch\.tag\)"):
         load_pretrained(tiny(), True)
     with pytest.raises(FileNotFoundError, match=r"without model\.safetensors"):
         load_pretrained(tiny(), tmp_path)
@@ -302,7 +304,7 @@ def test_hub_is_used_before_the_url(tmp_path: Path, caches: dict[str, Path], clo
     source = tiny(seed=3).state_dict()
     config = {"architecture": "tiny", "num_classes": 5, "model_args": {"num_classes": 5, "num_segments": 4}}
     files = {"model.safetensors": safetensors_bytes(source, tmp_path), "config.json": json.dumps(config).encode()}
-    plant_hub_repo(caches["hf"], "tsm-models/tiny_tsm_test", files)
+    plant_hub_repo(caches["hf"], "tsm-models/tsm_r50.tiny_tsm_test", files)
     model = tiny()
     load_pretrained(model, True, entry=tiny_entry(closed_url), progress=False)  # the URL would fail
     assert_same_weights(model, source)
@@ -310,10 +312,10 @@ def test_hub_is_used_before_the_url(tmp_path: Path, caches: dict[str, Path], clo
 
 
 def test_local_cache_comes_first(tmp_path: Path, caches: dict[str, Path], closed_url: str) -> None:
-    plant_hub_repo(caches["hf"], "tsm-models/tiny_tsm_test", {"model.safetensors": b"not used"})
+    plant_hub_repo(caches["hf"], "tsm-models/tsm_r50.tiny_tsm_test", {"model.safetensors": b"not used"})
     cached = tiny(seed=4).state_dict()
     caches["cache"].mkdir()
-    save_file(cached, str(caches["cache"] / "tiny_tsm_test-01234567.safetensors"))
+    save_file(cached, str(caches["cache"] / "tsm_r50.tiny_tsm_test-01234567.safetensors"))
     model = tiny()
     load_pretrained(model, True, entry=tiny_entry(closed_url), progress=False)
     assert_same_weights(model, cached)
@@ -325,7 +327,7 @@ def test_broken_hub_weights_raise_instead_of_falling_through(
     source = tiny(seed=3).state_dict()
     del source["layer4.0.bn2.weight"]
     files = {"model.safetensors": safetensors_bytes(source, tmp_path), "config.json": b"{}"}
-    plant_hub_repo(caches["hf"], "tsm-models/tiny_tsm_test", files)
+    plant_hub_repo(caches["hf"], "tsm-models/tsm_r50.tiny_tsm_test", files)
     with pytest.raises(ValueError, match=r"missing from the checkpoint: \[layer4\.0\.bn2\.weight\]"):
         load_pretrained(tiny(), True, entry=tiny_entry(closed_url), progress=False)
 
@@ -404,7 +406,7 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_cache_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tsm_models.hub import get_cache_dir
+    from tsm_models.models import get_cache_dir
 
     monkeypatch.delenv("TSM_MODELS_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -428,7 +430,7 @@ def test_create_model_cache_dir_argument(tmp_path: Path, caches: dict[str, Path]
         raise urllib.error.URLError("no network in this test")
 
     monkeypatch.setattr("urllib.request.urlopen", no_network)
-    entry = ZOO["tsm_r50_1x1x8_sthv1"]
+    entry = ZOO["tsm_r50.mm0_8f_200616_sthv1"]
     source = tsm_models.create_model(entry.name).state_dict()
     source = {k: v + 0.5 if v.is_floating_point() else v for k, v in source.items()}  # differ from a fresh init
     cache = tmp_path / "my_cache"

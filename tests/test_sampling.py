@@ -9,9 +9,9 @@ from math import floor
 import numpy as np
 import pytest
 
-from tsm_models.sampling import dense_indices, sample_frames, sample_indices, segment_indices
-from tsm_models.zoo import ZOO
-from tsm_models.zoo import TestProtocol as Protocol
+from tsm_models.data.sampling import dense_indices, sample_frames, sample_indices, segment_indices
+from tsm_models.models.zoo import ZOO
+from tsm_models.models.zoo import ClipProtocol as Protocol
 
 
 def test_segment_indices_spec_examples():

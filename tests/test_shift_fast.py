@@ -7,7 +7,8 @@ import torch
 from test_shift import naive_shift
 from torch import nn
 
-from tsm_models import TemporalShift, shifted_modules, temporal_shift, temporal_shift_inplace
+from tsm_models import TemporalShift, temporal_shift
+from tsm_models.models.shift import shifted_modules, temporal_shift_inplace
 
 CASES = [(1, 8, 64, 8), (3, 4, 16, 4), (2, 3, 10, 3), (2, 1, 8, 8)]  # (videos, frames, channels, shift_div)
 

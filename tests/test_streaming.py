@@ -15,7 +15,8 @@ from timm.models.resnet import BasicBlock, Bottleneck
 from torch import nn
 
 import tsm_models
-from tsm_models import TSM, StreamingShift, StreamingTSM, TemporalShift
+from tsm_models import TSM, StreamingTSM, TemporalShift
+from tsm_models.models.streaming import StreamingShift
 
 SIZE = 32
 NUM_CLASSES = 7
@@ -69,8 +70,8 @@ def offline_frame_logits(model: TSM, clip: torch.Tensor) -> torch.Tensor:
 def with_num_segments(model: TSM, num_segments: int) -> TSM:
     """A copy of ``model`` whose shift groups hold ``num_segments`` frames (the shift has no parameters)."""
     other = copy.deepcopy(model)
-    other.num_segments = num_segments
-    for _, shift in tsm_models.shifted_modules(other):
+    other.tsm_config = other.tsm_config.replace(num_segments=num_segments)
+    for _, shift in tsm_models.models.shifted_modules(other):
         shift.num_segments = num_segments
     return other
 
@@ -147,7 +148,7 @@ def test_window_option_and_step_result() -> None:
     stream = tsm_models.StreamingTSM(model, window=2)
     frames = torch.randn(3, 1, 3, SIZE, SIZE)
     outs = [stream(f) for f in frames]  # forward == step
-    assert isinstance(outs[0], tsm_models.StreamStep)
+    assert isinstance(outs[0], tsm_models.models.streaming.StreamStep)
     _, clip_logits = outs[2]
     assert_close_rel(clip_logits, (outs[1].logits + outs[2].logits) / 2)
     assert stream.window == 2 and model.stream().window == 8
@@ -158,9 +159,9 @@ def test_shares_weights_and_leaves_model_untouched() -> None:
     model.train()
     stream = model.stream()
     assert model.training and not stream.training and not any(m.training for m in stream.modules())
-    assert len(tsm_models.shifted_modules(model)) == model.num_shifted  # model keeps its TemporalShifts
+    assert len(tsm_models.models.shifted_modules(model)) == model.num_shifted  # model keeps its TemporalShifts
     assert len(stream.streaming_shifts) == model.num_shifted
-    assert not tsm_models.shifted_modules(stream.net)
+    assert not tsm_models.models.shifted_modules(stream.net)
     params = {id(p) for p in model.parameters()}
     assert {id(p) for p in stream.parameters()} == params
     frame = torch.randn(1, 3, SIZE, SIZE)
@@ -177,7 +178,7 @@ def test_refuses_bidirectional_and_non_tsm() -> None:
         model.stream()
     with pytest.raises(ValueError, match="shift_direction='online'"):
         StreamingTSM(model)
-    with pytest.raises(ValueError, match=r"tsm_models\.TSM"):
+    with pytest.raises(TypeError, match="expects a TSM model"):
         StreamingTSM(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="online TemporalShift"):
         StreamingShift.from_temporal_shift(TemporalShift(nn.Identity(), 8, 4, 8, "bidirectional"))
@@ -223,11 +224,11 @@ class _ScriptedStream:
         self.window = window
         self.seen: list[torch.Tensor] = []
 
-    def step(self, frame: torch.Tensor) -> tsm_models.StreamStep:
+    def step(self, frame: torch.Tensor) -> tsm_models.models.streaming.StreamStep:
         self.seen.append(frame)
         t = len(self.seen) - 1
         recent = self.logits[max(0, t - self.window + 1) : t + 1]
-        return tsm_models.StreamStep(self.logits[t], torch.stack(recent).mean(0))
+        return tsm_models.models.streaming.StreamStep(self.logits[t], torch.stack(recent).mean(0))
 
 
 def test_example_prints_label_changes() -> None:
@@ -291,7 +292,7 @@ def test_example_refuses_zoo_weights_and_missing_input() -> None:
 
 def test_a_tsm_without_shifts_streams_frame_by_frame() -> None:
     model = build("basic-residual", 4, shift_direction="bidirectional")
-    tsm_models.remove_temporal_shift(model)  # a TSN: no temporal mixing, each frame on its own
+    tsm_models.models.remove_temporal_shift(model)  # a TSN: no temporal mixing, each frame on its own
     frames = torch.randn(3, 1, 3, SIZE, SIZE)
     stream = model.stream()
     assert not stream.streaming_shifts

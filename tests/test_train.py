@@ -12,17 +12,17 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tests._train_utils import PROTOCOL, tiny_tsm, write_frame_dataset
 from tsm_models.data import VideoDataset, create_loader
-from tsm_models.optim import create_optimizer, create_scheduler
 from tsm_models.train import (
     JsonLogger,
     evaluate,
-    load_checkpoint,
     prepare_model,
-    save_checkpoint,
+    resume_train_state,
+    save_train_state,
     seed_everything,
     to_channels_last,
     train_one_epoch,
 )
+from tsm_models.train.optim import create_optimizer, create_scheduler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,14 +42,13 @@ def _run(ann_file: Path, ckpt: Path, stop: int, resume: bool, seed: int, restore
     scheduler = create_scheduler(optimizer, epochs=2, steps_per_epoch=len(loader), schedule="cosine", warmup_epochs=0.5)
     start = 0
     if resume:
-        start = load_checkpoint(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, restore_rng=restore_rng)[
-            "epoch"
-        ]
+        state = resume_train_state(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, restore_rng=restore_rng)
+        start = state["epoch"]
     for epoch in range(start, stop):
         loader.sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
         train_one_epoch(model, loader, optimizer, scheduler=scheduler, epoch=epoch, progress=False)
-        save_checkpoint(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1, note="x")
+        save_train_state(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1, note="x")
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "lr": scheduler.get_last_lr()}
 
 
@@ -65,7 +64,7 @@ def _equal(a: dict, b: dict) -> bool:
 def test_resume_continues_exactly(ann_file: Path, tmp_path: Path) -> None:
     straight = _run(ann_file, tmp_path / "a.pt", stop=2, resume=False, seed=0)
     _run(ann_file, tmp_path / "b.pt", stop=1, resume=False, seed=0)
-    assert load_checkpoint(tmp_path / "b.pt", model=tiny_tsm())["extra"] == {"note": "x"}
+    assert resume_train_state(tmp_path / "b.pt", model=tiny_tsm())["extra"] == {"note": "x"}
     # a fresh "process" with other global RNG draws before resuming
     resumed = _run(ann_file, tmp_path / "b.pt", stop=2, resume=True, seed=123)
     assert _equal(straight, resumed)
@@ -78,14 +77,14 @@ def test_resume_continues_exactly(ann_file: Path, tmp_path: Path) -> None:
 
 def test_checkpoint_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
-        load_checkpoint(tmp_path / "missing.pt", model=tiny_tsm())
+        resume_train_state(tmp_path / "missing.pt", model=tiny_tsm())
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a training checkpoint"):
-        load_checkpoint(tmp_path / "other.pt", model=tiny_tsm())
+        resume_train_state(tmp_path / "other.pt", model=tiny_tsm())
     model = tiny_tsm()
-    save_checkpoint(tmp_path / "m.pt", model=model, epoch=3)
+    save_train_state(tmp_path / "m.pt", model=model, epoch=3)
     with pytest.raises(ValueError, match="no optimizer state"):
-        load_checkpoint(tmp_path / "m.pt", model=model, optimizer=create_optimizer(model, lr=0.1))
+        resume_train_state(tmp_path / "m.pt", model=model, optimizer=create_optimizer(model, lr=0.1))
 
 
 def test_evaluate_averages_views_and_logs(ann_file: Path, tmp_path: Path) -> None:

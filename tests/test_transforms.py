@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tsm_models.transforms import (
+from tsm_models.data.transforms import (
     VideoTransform,
     center_crop,
     create_transform,
@@ -19,8 +19,8 @@ from tsm_models.transforms import (
     resize_short,
     three_crop,
 )
-from tsm_models.zoo import MEAN_255, STD_255, ZOO
-from tsm_models.zoo import TestProtocol as Protocol
+from tsm_models.models.zoo import MEAN_255, STD_255, ZOO
+from tsm_models.models.zoo import ClipProtocol as Protocol
 
 
 def coords(t: int, h: int, w: int) -> torch.Tensor:
@@ -150,7 +150,7 @@ def test_normalize_0_255_scale():
 
 
 def test_create_transform_test_pipeline_matches_steps():
-    entry = ZOO["tsm_r50_1x1x8_kinetics400"]
+    entry = ZOO["tsm_r50.mm0_8f_340x256_k400"]
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (3, 120, 200, 3), dtype=np.uint8)
     transform = create_transform(entry)
@@ -168,14 +168,14 @@ def test_create_transform_three_crop_and_training():
     assert three(frames).shape == (3, 2, 3, 64, 64)
     with pytest.raises(ValueError, match="resize_short"):
         create_transform(Protocol(crop="three", resize_short=64, crop_size=56))
-    train = create_transform(ZOO["tsm_r50_1x1x8_kinetics400"], train=True, rng=np.random.default_rng(0))
+    train = create_transform(ZOO["tsm_r50.mm0_8f_340x256_k400"], train=True, rng=np.random.default_rng(0))
     assert train.flip_ratio == 0.5 and train.flip_label_map == {}
     assert train(frames).shape == (1, 2, 3, 224, 224)
-    sth = create_transform(ZOO["tsm_r50_1x1x8_sthv1"], train=True)
+    sth = create_transform(ZOO["tsm_r50.mm0_8f_200616_sthv1"], train=True)
     assert sth.flip_ratio == 0.0  # the sthv1 recipe has no flip
-    sth_flip = create_transform(ZOO["tsm_r50_1x1x8_sthv1"], train=True, flip=True)
+    sth_flip = create_transform(ZOO["tsm_r50.mm0_8f_200616_sthv1"], train=True, flip=True)
     assert sth_flip.flip_label_map[30] == 41
     with pytest.raises(ValueError, match="training"):
-        create_transform(ZOO["tsm_r50_1x1x8_sthv1"], flip=True)
+        create_transform(ZOO["tsm_r50.mm0_8f_200616_sthv1"], flip=True)
     with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
-        create_transform(ZOO["tsm_r50_1x1x8_sthv1"])(np.zeros((2, 3, 40, 40), dtype=np.uint8))
+        create_transform(ZOO["tsm_r50.mm0_8f_200616_sthv1"])(np.zeros((2, 3, 40, 40), dtype=np.uint8))

@@ -17,8 +17,8 @@ from _video_utils import (
     write_zero_frame_avi,
 )
 
-from tsm_models.sampling import segment_indices
-from tsm_models.video import ArrayReader, FrameFolderReader, PyAVReader, open_video
+from tsm_models.data.sampling import segment_indices
+from tsm_models.data.video import ArrayReader, FrameFolderReader, PyAVReader, open_video
 
 
 @pytest.fixture(scope="module")

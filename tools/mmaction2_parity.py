@@ -5,7 +5,7 @@ Weights: build MMAction2's TSM, save it as an MMAction2 checkpoint, load that fi
 ``tsm_models.create_model(..., pretrained=path)`` and compare the logits.
 
 Pipeline: for every zoo protocol (plus twice-sample and three-crop variants), MMAction2's ``SampleFrames`` /
-``DenseSampleFrames`` in test mode against :func:`tsm_models.sample_indices` for every video length from 1 to
+``DenseSampleFrames`` in test mode against :func:`tsm_models.data.sample_indices` for every video length from 1 to
 400 frames, and MMAction2's ``Resize`` -> ``CenterCrop`` / ``ThreeCrop`` -> ``FormatShape`` -> normalisation
 against :func:`tsm_models.create_transform` on random frames of several sizes.
 
@@ -148,7 +148,7 @@ def run_case(
     ref = mmaction2_logits(mm, video)
     with torch.no_grad():
         out = ours(video)
-        tsm_models.remove_temporal_shift(ours)
+        tsm_models.models.remove_temporal_shift(ours)
         tsn = ours(video)
     scale = ref.abs().max().item()
     return {
@@ -197,10 +197,10 @@ def pipeline_protocols() -> dict[str, Any]:
     """The zoo's test protocols, plus MMAction2's "accurate" variants (twice-sample, three crops)."""
     import dataclasses
 
-    from tsm_models.zoo import ZOO
+    from tsm_models.models.zoo import ZOO
 
     protocols = {name: e.protocol for name, e in ZOO.items()}
-    base = ZOO["tsm_r50_1x1x8_kinetics400"].protocol
+    base = ZOO["tsm_r50.mm0_8f_340x256_k400"].protocol
     protocols["twice-sample"] = dataclasses.replace(base, num_clips=2)
     protocols["three-crop 256"] = dataclasses.replace(base, crop="three", num_crops=3, crop_size=256)
     return protocols
@@ -215,7 +215,7 @@ def check_pipeline(seed: int = 0) -> list[str]:
         bad = [
             n
             for n in range(1, 401)
-            if not np.array_equal(tsm_models.sample_indices(protocol, n), mmaction2_indices(protocol, n))
+            if not np.array_equal(tsm_models.data.sample_indices(protocol, n), mmaction2_indices(protocol, n))
         ]
         worst, off, total = 0.0, 0, 0
         for h, w in sizes:
@@ -246,7 +246,7 @@ def check_multi_scale_crop(draws: int = 4000) -> list[str]:
     :func:`multi_scale_crop_box`'s: the same set (random draws from both), for the zoo datasets' frame sizes."""
     from mmaction.datasets.transforms import MultiScaleCrop
 
-    from tsm_models.transforms import multi_scale_crop_box
+    from tsm_models.data.transforms import multi_scale_crop_box
 
     failures = []
     rng = np.random.default_rng(0)
@@ -269,10 +269,10 @@ def check_multi_scale_crop(draws: int = 4000) -> list[str]:
 
 def check_train_sampling(draws: int = 3000) -> list[str]:
     """Training-mode frame sampling: for each zoo protocol and several video lengths, the values each output
-    position can take under MMAction2's sampler and under :func:`tsm_models.sample_indices` (random draws)."""
+    position can take under MMAction2's sampler and under :func:`tsm_models.data.sample_indices` (random draws)."""
     from mmaction.datasets.transforms import DenseSampleFrames, SampleFrames
 
-    from tsm_models.zoo import ZOO
+    from tsm_models.models.zoo import ZOO
 
     failures = []
     rng = np.random.default_rng(0)
@@ -289,7 +289,7 @@ def check_train_sampling(draws: int = 3000) -> list[str]:
         bad = []
         for n in (3, 7, 8, 9, 16, 17, 40, 100, 301):
             theirs = np.stack([sampler({"total_frames": n, "start_index": 0})["frame_inds"] for _ in range(draws)])
-            mine = np.stack([tsm_models.sample_indices(p, n, train=True, rng=rng) for _ in range(draws)])
+            mine = np.stack([tsm_models.data.sample_indices(p, n, train=True, rng=rng) for _ in range(draws)])
             if theirs.shape != mine.shape or any(set(theirs[:, i]) != set(mine[:, i]) for i in range(theirs.shape[1])):
                 bad.append(n)
         sys.stdout.write(
@@ -362,7 +362,7 @@ def check_decoding() -> list[str]:
             path = _write_video(os.path.join(tmp, f"v{i}.{ext}"), codec, pix_fmt, size, frames=75, seed=i)
             with tsm_models.open_video(path) as ours:
                 total = ours.total_frames
-                indices = tsm_models.sample_indices(twice_sample, total).tolist()
+                indices = tsm_models.data.sample_indices(twice_sample, total).tolist()
                 mine = ours.read(indices)
             total_decord, theirs = decord_read(path, indices)
             diff = np.abs(mine.astype(np.int16) - theirs.astype(np.int16)).max() if mine.shape == theirs.shape else -1
@@ -377,11 +377,11 @@ def check_decoding() -> list[str]:
 
 
 def check_param_groups(models: Any, lr: float = 0.01, weight_decay: float = 1e-4) -> list[str]:
-    """MMAction2's ``TSMOptimWrapperConstructor`` groups against :func:`tsm_models.optim.param_groups` on the
+    """MMAction2's ``TSMOptimWrapperConstructor`` groups against :func:`tsm_models.train.optim.param_groups` on the
     same network (R50, residual shift, 400 classes); returns failure messages."""
     from mmaction.engine.optimizers import TSMOptimWrapperConstructor
 
-    from tsm_models.optim import param_groups
+    from tsm_models.train.optim import param_groups
 
     mm = build_mmaction2_tsm(models, 50, 8, "blockres", 400)
     ours = tsm_models.create_model("tsm_r50", num_segments=8, num_classes=400)

@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data.sampling import sample_indices
+from .data.transforms import VideoTransform, create_transform
+from .data.video import DEFAULT_FILENAME_TEMPLATES, FrameReader, open_video
 from .labels import DATASETS, load_labels
-from .sampling import sample_indices
-from .transforms import VideoTransform, create_transform
-from .video import DEFAULT_FILENAME_TEMPLATES, FrameReader, open_video
-from .zoo import TestProtocol, ZooEntry, get_zoo_entry
+from .models import create_model
+from .models.zoo import ClipProtocol, ZooEntry
 
 __all__ = ["Prediction", "VideoClassifier", "average_clips", "predict"]
 
@@ -50,15 +51,6 @@ def average_clips(scores: torch.Tensor, mode: str | None = "score") -> torch.Ten
     if mode == "prob":
         return scores.softmax(dim=-1).mean(dim=1)
     raise ValueError(f"average_clips must be 'score', 'prob' or None, got {mode!r}")
-
-
-def _model_entry(model: nn.Module) -> ZooEntry | None:
-    entry = getattr(model, "zoo_entry", None)
-    if isinstance(entry, ZooEntry):
-        return entry
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    name = cfg.get("architecture") if isinstance(cfg, dict) else None
-    return get_zoo_entry(name) if name else None
 
 
 @dataclass(frozen=True)
@@ -96,25 +88,27 @@ class VideoClassifier:
         self,
         model: nn.Module,
         labels: Sequence[str] | None = None,
-        protocol: TestProtocol | None = None,
+        protocol: ClipProtocol | None = None,
         device: str | torch.device | None = None,
         batch_size: int = 16,
         num_labels: int | None = None,
     ) -> None:
-        self.entry = _model_entry(model)
+        self.entry: ZooEntry | None = getattr(model, "zoo_entry", None)
         if protocol is None:
             if self.entry is not None:
                 protocol = self.entry.protocol
             else:
-                protocol = TestProtocol(num_frames=int(getattr(model, "num_segments", 8)))
-        if not isinstance(protocol, TestProtocol):
-            raise ValueError(f"protocol must be a TestProtocol, got {type(protocol).__name__}")
+                protocol = ClipProtocol(num_frames=int(getattr(model, "num_segments", 8)))
+        if not isinstance(protocol, ClipProtocol):
+            raise TypeError(f"protocol must be a ClipProtocol, got {type(protocol).__name__}")
         self.protocol = protocol
         num_classes = getattr(model, "num_classes", None)
         # a zoo model given a new classifier (fine-tuning) keeps the protocol but not the class names
         entry_labels = self.entry is not None and num_classes in (None, self.entry.num_classes)
         if labels is None:
-            if entry_labels and self.entry.dataset in DATASETS:
+            if getattr(model, "label_names", None):  # class names learned with the weights (a fine-tuned model)
+                labels = list(model.label_names)  # type: ignore[arg-type]
+            elif entry_labels and self.entry.dataset in DATASETS:
                 labels = load_labels(self.entry.dataset)
             elif num_classes:
                 labels = [str(i) for i in range(num_classes)]
@@ -141,8 +135,6 @@ class VideoClassifier:
         cls, name: str, pretrained: Any = True, device: str | torch.device | None = None, **kwargs: Any
     ) -> VideoClassifier:
         """Build zoo model ``name`` with its weights (``pretrained=True`` or a checkpoint path)."""
-        from .factory import create_model
-
         return cls(create_model(name, pretrained=pretrained), device=device, **kwargs)
 
     @property
@@ -245,7 +237,7 @@ def predict(
     video: VideoSource,
     topk: int = 5,
     labels: Sequence[str] | None = None,
-    protocol: TestProtocol | None = None,
+    protocol: ClipProtocol | None = None,
     device: str | torch.device | None = None,
 ) -> list[tuple[str, float]]:
     """Classify one video with ``model`` and its zoo record's test protocol.

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ..benchmark import (
+from ..tools.benchmark import (
     COMPILE_MODES,
     DTYPES,
     BenchmarkResult,
@@ -55,14 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed passes per model first (default 2)")
     p.add_argument("--no-yardstick", action="store_true", help="skip the plain timm ResNet")
     p.add_argument("--json", action="store_true", help="print the raw result as JSON")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=run)
 
 
 def _mb(n: int | None) -> str:
     return "n/a" if n is None else f"{n / 2**20:.0f} MB"
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")

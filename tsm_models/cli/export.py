@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..models import ZOO, create_model
+from ..models.zoo import resolve_alias
+from ..tools.export import export_onnx, onnx_throughput
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--threads", type=int, help="onnxruntime intra-op threads for the throughput (default: its own)")
     p.add_argument("--iters", type=int, default=10, help="timed onnxruntime runs for the throughput (default 10)")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=run)
 
 
 def _parse_batch(value: str) -> tuple[int, bool]:
@@ -40,15 +44,20 @@ def _parse_batch(value: str) -> tuple[int, bool]:
     return batch, False
 
 
-def _run(args: argparse.Namespace) -> int:
-    from ..benchmark import resolve_setup
-    from ..export import export_onnx, onnx_throughput
-    from ..factory import create_model
-
+def run(args: argparse.Namespace) -> int:
     batch, dynamic = _parse_batch(args.batch)
-    setup = resolve_setup(args.name, num_frames=args.frames, img_size=args.img_size)
-    frames = setup.num_frames * setup.num_clips
-    shape = (batch, frames, 3, setup.img_size, setup.img_size)
+    entry = ZOO.get(resolve_alias(args.name))
+    # the checkpoint's test clip (all temporal views in one input), else 8 frames at 224 px
+    frames = (
+        args.frames
+        if args.frames is not None
+        else (entry.protocol.num_frames * entry.protocol.num_clips if entry else 8)
+    )
+    img_size = args.img_size if args.img_size is not None else (entry.protocol.crop_size if entry else 224)
+    for flag, value in (("--frames", frames), ("--img-size", img_size)):
+        if value < 1:
+            raise ValueError(f"{flag} must be a positive int, got {value}")
+    shape = (batch, frames, 3, img_size, img_size)
     model = create_model(args.name, pretrained=args.pretrained or False)
     result = export_onnx(model, args.onnx, shape, dynamic_batch=dynamic, opset=args.opset)
     run_shape = (1 if dynamic else batch, *shape[1:])
@@ -57,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
     vps = onnx_throughput(result.path, run_shape, iters=args.iters, threads=args.threads)
     lines = [
         f"wrote      {result.path}",
-        f"input      video {'(batch' if dynamic else f'({batch}'}, {frames}, 3, {setup.img_size}, {setup.img_size}) "
+        f"input      video {'(batch' if dynamic else f'({batch}'}, {frames}, 3, {img_size}, {img_size}) "
         f"-> logits, opset {args.opset}",
         f"verified   onnxruntime vs PyTorch at batch {', '.join(map(str, result.verified_batches))}: "
         f"max|diff| {result.max_abs_diff:.3g} ({result.max_rel_diff:.3g} of the largest logit; limit 1e-4)",

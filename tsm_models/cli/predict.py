@@ -11,10 +11,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ..factory import create_model
 from ..inference import VideoClassifier
 from ..labels import read_labels
-from ..zoo import get_zoo_entry
+from ..models import create_model
+from ..models.zoo import find_entry
 
 _logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per video (JSON Lines) on stdout")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
     p.add_argument("--batch-size", type=int, default=16, help="views per forward pass (default 16)")
-    p.set_defaults(func=_predict)
+    p.set_defaults(func=run)
 
 
 def _weights(args: argparse.Namespace) -> Any:
@@ -51,12 +51,12 @@ def _weights(args: argparse.Namespace) -> Any:
         return False
     if args.pretrained:
         return args.pretrained
-    if get_zoo_entry(args.model) is None:
+    if find_entry(args.model) is None:
         raise ValueError(f"{args.model!r} is an architecture without zoo weights: pass --pretrained PATH")
     return True
 
 
-def _predict(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.topk < 1:
         raise ValueError(f"--topk must be >= 1, got {args.topk}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

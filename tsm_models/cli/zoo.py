@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..zoo import ZOO
-from ..zoo_doc import zoo_markdown
+from ..models.zoo import ZOO
+from ..tools.zoo_doc import zoo_markdown
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,10 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", action="store_true", help="Markdown, the content of MODEL_ZOO.md (default)")
     fmt.add_argument("--json", action="store_true", help="every zoo record as JSON")
-    p.set_defaults(func=_zoo)
+    p.set_defaults(func=run)
 
 
-def _zoo(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps([e.to_dict() for e in ZOO.values()], indent=2) + "\n")
     else:

@@ -23,13 +23,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import timm
 import torch
 from torch import nn
 
+from ..data.sampling import sample_indices
+from ..data.transforms import create_transform
+from ..data.video import open_video
+from ..models import create_model
+from ..models.zoo import ZOO, resolve_alias
+from ..train.runtime import AMP_DTYPES, prepare_model, to_channels_last
 from .timing import machine_info, measure_peak_memory, time_interleaved
-from .train import prepare_model, to_channels_last
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 __all__ = [
     "COMPILE_MODES",
@@ -42,7 +48,7 @@ __all__ = [
     "resolve_setup",
 ]
 
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES: tuple[str, ...] = ("fp32", *AMP_DTYPES)  # fp32, or the autocast dtypes of tsm_models.train.runtime
 COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -167,10 +173,16 @@ def _check_device(device: str) -> torch.device:
     return dev
 
 
-def _check_dtype(dtype: str) -> torch.dtype:
+def _check_dtype(dtype: str) -> None:
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
-    return DTYPES[dtype]
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+
+
+def _autocast(setup: BenchmarkSetup) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to ``setup.dtype`` (none for fp32); unlike training, fp16 is allowed on the CPU here."""
+    if setup.dtype == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(setup.device).type, dtype=AMP_DTYPES[setup.dtype])
 
 
 def resolve_setup(name: str, **overrides: Any) -> BenchmarkSetup:
@@ -178,20 +190,14 @@ def resolve_setup(name: str, **overrides: Any) -> BenchmarkSetup:
 
     ``overrides`` replace any field (``batch``, ``device``, ``num_frames``, ``img_size``...).
     """
-    from . import registry
-    from .factory import is_model
-    from .zoo import ZOO, resolve_alias
-
-    if not is_model(name):
-        from .factory import create_model
-
-        create_model(name)  # raises the ValueError with close matches
+    with torch.device("meta"):  # no weights are allocated: only the name and the base network are read
+        base_model = create_model(name).base_model.split(".")[0]  # unknown names raise with close matches
     entry = ZOO.get(resolve_alias(name))
     if entry is not None:
         p = entry.protocol
         fields: dict[str, Any] = dict(
             name=entry.name,
-            base_model=registry.ARCHS[entry.arch],
+            base_model=base_model,
             num_classes=entry.num_classes,
             num_frames=p.num_frames,
             num_clips=p.num_clips,
@@ -199,7 +205,7 @@ def resolve_setup(name: str, **overrides: Any) -> BenchmarkSetup:
             img_size=p.crop_size,
         )
     else:
-        fields = dict(name=name, base_model=registry.ARCHS[name], num_classes=400, num_frames=8)
+        fields = dict(name=name, base_model=base_model, num_classes=400, num_frames=8)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     setup = BenchmarkSetup(**fields)
     for key in ("num_frames", "num_clips", "num_crops", "img_size", "batch"):
@@ -214,10 +220,6 @@ def resolve_setup(name: str, **overrides: Any) -> BenchmarkSetup:
 
 
 def _build(setup: BenchmarkSetup, pretrained: Any = False) -> tuple[nn.Module, nn.Module]:
-    import timm
-
-    from .factory import create_model
-
     tsm = create_model(setup.name, pretrained=pretrained, num_classes=setup.num_classes)
     plain = timm.create_model(setup.base_model, num_classes=setup.num_classes)
     return tsm, plain
@@ -229,13 +231,6 @@ def _prepare(model: nn.Module, setup: BenchmarkSetup, train: bool = False) -> nn
     if setup.compile:
         model = torch.compile(model, mode=setup.compile_mode)
     return model
-
-
-def _autocast(setup: BenchmarkSetup) -> contextlib.AbstractContextManager:
-    dtype = _check_dtype(setup.dtype)
-    if dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(setup.device).type, dtype=dtype)
 
 
 def _frames(setup: BenchmarkSetup, seed: int = 0) -> torch.Tensor:
@@ -303,7 +298,7 @@ def benchmark(
 
     def _log_warmup(label: str, seconds: float) -> None:
         warmup_seconds[label] = seconds
-        logger.debug("first %s pass (warm-up): %.3f s", label, seconds)
+        _logger.debug("first %s pass (warm-up): %.3f s", label, seconds)
 
     with _inference(setup):
         times = time_interleaved(fns, iters=iters, warmup=warmup, device=dev, on_warmup=_log_warmup, clock=clock)
@@ -313,11 +308,6 @@ def benchmark(
 
 def _io_pipeline(model: nn.Module, setup: BenchmarkSetup, path: str) -> Callable[[], object]:
     """One video end to end: open, sample, decode, preprocess, run (the test protocol of ``setup.name``)."""
-    from .sampling import sample_indices  # type: ignore[import-not-found]
-    from .transforms import create_transform  # type: ignore[import-not-found]
-    from .video import open_video  # type: ignore[import-not-found]
-    from .zoo import ZOO, resolve_alias
-
     entry = ZOO.get(resolve_alias(setup.name))
     if entry is None:
         raise ValueError(f"--with-io needs a zoo checkpoint name (its test protocol), got {setup.name!r}")
@@ -358,8 +348,6 @@ def benchmark_train_step(
     """
     dev = torch.device(setup.device)
     if model is None:
-        from .factory import create_model
-
         model = create_model(setup.name, num_classes=setup.num_classes)
     net = _prepare(model, setup, train=True)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)

@@ -22,8 +22,8 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from .labels import DATASETS, load_labels
-from .zoo import MEAN_255, STD_255, TestProtocol, ZooEntry
+from ..labels import DATASETS, load_labels
+from ..models.zoo import MEAN_255, STD_255, ClipProtocol, ZooEntry
 
 __all__ = [
     "VideoTransform",
@@ -282,7 +282,7 @@ class VideoTransform:
 
 
 def create_transform(
-    cfg: ZooEntry | TestProtocol,
+    cfg: ZooEntry | ClipProtocol,
     train: bool = False,
     flip: bool | None = None,
     rng: np.random.Generator | None = None,
@@ -290,7 +290,7 @@ def create_transform(
     """The preprocessing of a zoo record: frames ``(T, H, W, 3)`` -> float ``(num_crops, T, 3, S, S)``.
 
     Args:
-        cfg: a :class:`~tsm_models.ZooEntry` (or just its :class:`~tsm_models.zoo.TestProtocol`).
+        cfg: a :class:`~tsm_models.ZooEntry` (or just its :class:`~tsm_models.zoo.ClipProtocol`).
         train: the training augmentation (multi-scale crop, flip) instead of the test pipeline.
         flip: training only: random horizontal flips (p=0.5); ``None`` = the entry's recipe (Kinetics yes,
             Something-Something no). Flipping a Something-Something clip swaps its left/right labels
@@ -305,8 +305,8 @@ def create_transform(
     """
     entry = cfg if isinstance(cfg, ZooEntry) else None
     p = cfg.protocol if isinstance(cfg, ZooEntry) else cfg
-    if not isinstance(p, TestProtocol):
-        raise ValueError(f"expected a ZooEntry or TestProtocol, got {type(cfg).__name__}")
+    if not isinstance(p, ClipProtocol):
+        raise ValueError(f"expected a ZooEntry or ClipProtocol, got {type(cfg).__name__}")
     if flip is None:
         flip = bool(train and entry is not None and entry.recipe is not None and entry.recipe.flip)
     if flip and not train:

@@ -23,11 +23,9 @@ from collections import deque
 from typing import NamedTuple
 
 import torch
-from timm.models.resnet import ResNet
 from torch import nn
 
-from .model import TSM, shifted_modules
-from .shift import TemporalShift
+from .shift import TemporalShift, set_submodule, shifted_modules
 
 __all__ = ["StreamStep", "StreamingShift", "StreamingTSM"]
 
@@ -120,8 +118,8 @@ class StreamingTSM(nn.Module):
     changed.
 
     Args:
-        model: a :class:`tsm_models.TSM` built with ``shift_direction="online"``, any architecture and
-            either shift placement (``"residual"`` or ``"inplace"``).
+        model: a TSM of any family (``forward_frame_features`` / ``forward_frame_head``, ``num_segments``) built
+            with ``shift_direction="online"``, either shift placement (``"residual"`` or ``"inplace"``).
         window: number of recent frames averaged into the running clip prediction; defaults to
             ``model.num_segments`` (the clip length the model was trained on).
 
@@ -136,10 +134,14 @@ class StreamingTSM(nn.Module):
         ...     logits, clip_logits = stream.step(frame)
     """
 
-    def __init__(self, model: TSM, window: int | None = None) -> None:
+    def __init__(self, model: nn.Module, window: int | None = None) -> None:
         super().__init__()
-        if not isinstance(model, TSM):
-            raise ValueError(f"StreamingTSM expects a tsm_models.TSM, got {type(model).__name__}")
+        missing = [a for a in ("forward_frame_features", "forward_frame_head", "num_segments") if not hasattr(model, a)]
+        if not isinstance(model, nn.Module) or missing:
+            raise TypeError(
+                f"StreamingTSM expects a TSM model (with forward_frame_features, forward_frame_head and "
+                f"num_segments), got {type(model).__name__}"
+            )
         shifts = shifted_modules(model)
         # A TSM whose shifts were all removed (a TSN) mixes no frames and streams trivially.
         offline = sorted({m.direction for _, m in shifts} - {"online"})
@@ -157,7 +159,7 @@ class StreamingTSM(nn.Module):
         memo: dict[int, object] = {id(t): t for t in (*model.parameters(), *model.buffers())}
         net = copy.deepcopy(model, memo)
         for name, module in shifted_modules(net):
-            _set_submodule(net, name, StreamingShift.from_temporal_shift(module))
+            set_submodule(net, name, StreamingShift.from_temporal_shift(module))
         self.net = net
         self.window = window
         self._history: deque[torch.Tensor] = deque(maxlen=window)
@@ -217,8 +219,8 @@ class StreamingTSM(nn.Module):
         """
         self._check_frame(frame)
         with torch.inference_mode():
-            feats = ResNet.forward_features(self.net, frame)  # (B, C', h, w): stem + stages, one frame
-            logits = self.net.fc(self.net.global_pool(feats))  # eval: no dropout
+            feats = self.net.forward_frame_features(frame)  # (B, C', h, w): the 2D network on one frame
+            logits = self.net.forward_frame_head(feats)  # eval: no dropout
         self._frame_shape = tuple(frame.shape)
         self.num_frames += 1
         return logits
@@ -245,9 +247,3 @@ class StreamingTSM(nn.Module):
 
     def extra_repr(self) -> str:
         return f"window={self.window}, num_frames={self.num_frames}"
-
-
-def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = root.get_submodule(parent_name) if parent_name else root
-    setattr(parent, child, module)

@@ -21,7 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-logger = logging.getLogger(__name__)
+from .timing import time_interleaved
+
+_logger = logging.getLogger(__name__)
 
 __all__ = ["OnnxExport", "export_onnx", "onnx_throughput", "verify_onnx"]
 
@@ -178,7 +180,7 @@ def export_onnx(
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    logger.debug("wrote %s (max|diff| vs PyTorch %.3g, relative %.3g)", path, max_abs, rel)
+    _logger.debug("wrote %s (max|diff| vs PyTorch %.3g, relative %.3g)", path, max_abs, rel)
     return OnnxExport(path, tuple(input_shape), dynamic_batch, max_abs, rel, batches if verify else ())
 
 
@@ -198,8 +200,6 @@ def onnx_throughput(
         warmup: untimed runs first.
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
     """
-    from .timing import time_interleaved
-
     sess = _session(path, threads)
     feed = {sess.get_inputs()[0].name: _example(input_shape, seed=1).numpy()}
     times = time_interleaved({"onnx": lambda: sess.run(None, feed)}, iters=iters, warmup=warmup)["onnx"]

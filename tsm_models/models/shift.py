@@ -33,7 +33,17 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["SHIFT_DIRECTIONS", "SHIFT_PLACES", "TemporalShift", "temporal_shift", "temporal_shift_inplace"]
+__all__ = [
+    "SHIFT_DIRECTIONS",
+    "SHIFT_PLACES",
+    "TemporalShift",
+    "adapt_2d_state_dict",
+    "remove_temporal_shift",
+    "set_submodule",
+    "shifted_modules",
+    "temporal_shift",
+    "temporal_shift_inplace",
+]
 
 ShiftDirection = Literal["bidirectional", "online"]
 ShiftPlace = Literal["residual", "inplace"]
@@ -245,9 +255,9 @@ class TemporalShift(nn.Module):
 
     In eager inference (autograd off) the input is shifted in place around ``net`` and restored afterwards
     (:func:`temporal_shift_inplace`), which saves a full copy of the features per shifted block. That needs
-    a ``net`` that neither writes to nor returns a view of its input; it is on (``inplace_inference``) for
-    ``nn.Conv2d`` and timm's ``BasicBlock`` / ``Bottleneck``, off for any other ``net`` (set the attribute to
-    opt in or out). Training, tracing and ``torch.compile`` always use the out-of-place shift.
+    a ``net`` that neither writes to nor returns a view of its input: ``inplace_inference=None`` turns it on
+    for ``nn.Conv2d`` only; a family passes ``True`` for blocks it knows to be safe (timm's ResNet blocks).
+    Training, tracing and ``torch.compile`` always use the out-of-place shift.
 
     Input and output: ``(N * T, C, H, W)``.
     """
@@ -259,6 +269,7 @@ class TemporalShift(nn.Module):
         num_segments: int = 8,
         shift_div: int = 8,
         direction: ShiftDirection = "bidirectional",
+        inplace_inference: bool | None = None,
     ) -> None:
         super().__init__()
         _check_shift_args(channels, num_segments, shift_div, direction)
@@ -267,7 +278,7 @@ class TemporalShift(nn.Module):
         self.num_segments = num_segments
         self.shift_div = shift_div
         self.direction = direction
-        self.inplace_inference = _inplace_safe(net)
+        self.inplace_inference = type(net) is nn.Conv2d if inplace_inference is None else bool(inplace_inference)
 
     @property
     def fold(self) -> int:
@@ -286,12 +297,48 @@ class TemporalShift(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"channels={self.channels}, num_segments={self.num_segments}, shift_div={self.shift_div}, "
-            f"direction={self.direction!r}"
+            f"direction={self.direction!r}, inplace_inference={self.inplace_inference}"
         )
 
 
-def _inplace_safe(net: nn.Module) -> bool:
-    """Modules known to read their input without writing to it or returning (a view of) it."""
-    from timm.models.resnet import BasicBlock, Bottleneck
+def shifted_modules(model: nn.Module) -> list[tuple[str, TemporalShift]]:
+    """``(name, module)`` of every :class:`TemporalShift` in ``model``, in forward order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, TemporalShift)]
 
-    return type(net) in (nn.Conv2d, BasicBlock, Bottleneck)
+
+def set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
+    """Replace the submodule ``name`` (dotted path; also an index of an ``nn.Sequential``) of ``root``."""
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, module)
+
+
+def remove_temporal_shift(model: nn.Module) -> int:
+    """Unwrap every :class:`TemporalShift` in ``model``, in place, turning a TSM into its TSN twin.
+
+    The result has the same parameters (keys lose their ``.net``) and sees each frame independently.
+
+    Returns:
+        The number of shift modules removed.
+    """
+    shifts = shifted_modules(model)
+    for name, shift in shifts:
+        set_submodule(model, name, shift.net)
+    return len(shifts)
+
+
+def adapt_2d_state_dict(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Rename a plain 2D network's state dict (timm/torchvision keys) to the keys of a shifted ``model``.
+
+    Inserts ``.net`` where ``model`` wraps a module in :class:`TemporalShift` (``layer1.0.conv1.weight`` ->
+    ``layer1.0.conv1.net.weight``); other keys pass through unchanged. Pure: returns a new dict.
+    """
+    prefixes = [name + "." for name, _ in shifted_modules(model)]
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        for prefix in prefixes:
+            if key.startswith(prefix):
+                key = prefix + "net." + key[len(prefix) :]
+                break
+        out[key] = value
+    return out

@@ -16,14 +16,14 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import Dataset, DistributedSampler, Sampler
+
+from ..data.sampler import ShardSampler, get_rank, get_world_size, train_sampler
 
 __all__ = [
     "DistInfo",
@@ -62,16 +62,6 @@ class DistInfo:
     def is_main(self) -> bool:
         """Rank 0: the process that logs and saves checkpoints."""
         return self.rank == 0
-
-
-def get_rank() -> int:
-    """Rank in the default process group (0 when not distributed)."""
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def get_world_size() -> int:
-    """Processes in the default process group (1 when not distributed)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def is_main_process() -> bool:
@@ -168,35 +158,6 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
-
-
-def train_sampler(dataset: Dataset, seed: int = 0, shuffle: bool = True, drop_last: bool = False) -> DistributedSampler:
-    """A :class:`DistributedSampler` over this process's share of ``dataset`` (also for one process).
-
-    Call ``sampler.set_epoch(epoch)`` before each epoch: the order depends only on ``seed`` and ``epoch``, so
-    a resumed run sees the same batches. Each of the ``N`` processes takes every ``N``-th index of the
-    shuffled order, so ``N`` processes with batch ``b`` cover the same clips per step as one with ``N * b``.
-    """
-    return DistributedSampler(
-        dataset, num_replicas=get_world_size(), rank=get_rank(), shuffle=shuffle, seed=seed, drop_last=drop_last
-    )
-
-
-class ShardSampler(Sampler[int]):
-    """Evaluation shard of this process: indices ``rank, rank + N, rank + 2N, ...`` (no padding, no repeats)."""
-
-    def __init__(self, dataset_size: int, rank: int | None = None, world_size: int | None = None) -> None:
-        self.size = int(dataset_size)
-        self.rank = get_rank() if rank is None else rank
-        self.world_size = get_world_size() if world_size is None else world_size
-        if not 0 <= self.rank < self.world_size:
-            raise ValueError(f"rank must be in [0, {self.world_size}), got {self.rank}")
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(self.rank, self.size, self.world_size))
-
-    def __len__(self) -> int:
-        return len(range(self.rank, self.size, self.world_size))
 
 
 def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:

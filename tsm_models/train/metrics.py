@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._io import atomic_write
+from .._io import atomic_write
 
 __all__ = [
     "classification_report",

@@ -1,6 +1,6 @@
 """Resumable training checkpoints: model, optimizer, scheduler, grad scaler, epoch and every RNG state.
 
-A run resumed from :func:`save_checkpoint`'s file continues exactly as if it had never stopped (same batches,
+A run resumed from :func:`save_train_state`'s file continues exactly as if it had never stopped (same batches,
 augmentations, dropout masks; bit for bit on CPU). Files are read with ``torch.load(weights_only=True)``.
 """
 
@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._io import atomic_write
+from .._io import atomic_write
 from .distributed import is_main_process, unwrap_model
 
-__all__ = ["get_rng_state", "load_checkpoint", "save_checkpoint", "set_rng_state"]
+__all__ = ["get_rng_state", "resume_train_state", "save_train_state", "set_rng_state"]
 
 _logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
             )
 
 
-def save_checkpoint(
+def save_train_state(
     path: str | os.PathLike[str],
     *,
     model: nn.Module,
@@ -111,7 +111,7 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(
+def resume_train_state(
     path: str | os.PathLike[str],
     *,
     model: nn.Module,
@@ -121,7 +121,7 @@ def load_checkpoint(
     restore_rng: bool = True,
     map_location: str | torch.device = "cpu",
 ) -> dict[str, Any]:
-    """Restore what :func:`save_checkpoint` wrote, in place (``torch.load(weights_only=True)``).
+    """Restore what :func:`save_train_state` wrote, in place (``torch.load(weights_only=True)``).
 
     Returns:
         ``{"epoch": epochs completed, "extra": {...}}``.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .labels import DATASET_NAMES
-from .zoo import ZOO, ZooEntry, aliases
+from ..labels import DATASET_NAMES
+from ..models.tsm import TSMConfig
+from ..models.zoo import ZOO, ZooEntry, aliases
 
 __all__ = ["zoo_markdown"]
 
@@ -17,9 +18,12 @@ def _row(e: ZooEntry) -> str:
     assert m is not None
     views = f"{p.num_frames}x{p.num_clips * p.num_crops}"
     speed = "-" if m.inference_time is None else f"{m.inference_time:g} ({m.inference_frames})"
-    arch = f"{e.arch} (segments {e.num_segments}, shift every {e.shift_every})"
+    cfg = TSMConfig(**e.model_args)
+    every = f", shift every {cfg.shift_every}" if cfg.shift_every else ""
+    arch = f"{e.arch} (segments {cfg.num_segments}{every})"
     return (
-        f"| `{e.name}` | {arch} | {e.num_classes} | {views} {p.sampling} | {m.resolution} | {m.gpus} | "
+        f"| `{e.name}`<br>`{e.aliases[0]}` | {arch} | {e.num_classes} | {views} {p.sampling} | {m.resolution} | "
+        f"{m.gpus} | "
         f"{_fmt(m.top1)} | {_fmt(m.top5)} | {_fmt(m.reference_top1)} | {_fmt(m.reference_top5)} | {speed} | "
         f"{m.gpu_mem_mb} | [{e.sha256_prefix}]({e.url}) |"
     )
@@ -63,6 +67,12 @@ def zoo_markdown() -> str:
     for e in ZOO.values():
         for note in e.notes:
             lines.append(f"- `{e.name}`: {note}")
-    lines += ["", "## Aliases", "", "MMAction2 config names are accepted wherever a zoo name is:", ""]
+    lines += [
+        "",
+        "## Aliases",
+        "",
+        "Older names, upstream config names and file stems work wherever a checkpoint name does:",
+        "",
+    ]
     lines += [f"- `{alias}` -> `{name}`" for alias, name in sorted(aliases().items())]
     return "\n".join(lines) + "\n"

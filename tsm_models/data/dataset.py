@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .distributed import ShardSampler, train_sampler
+from ..models.zoo import ClipProtocol, ZooEntry
+from .sampler import ShardSampler, train_sampler
 from .sampling import sample_indices
 from .transforms import VideoTransform, create_transform
 from .video import open_video
-from .zoo import TestProtocol, ZooEntry
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -175,7 +175,7 @@ class VideoDataset(Dataset):
     Args:
         records: the videos (:func:`read_annotation_file`, :func:`scan_class_folders`).
         protocol: frame sampling, resize/crop sizes, normalisation and raw-frame naming: a
-            :class:`~tsm_models.ZooEntry` or :class:`~tsm_models.zoo.TestProtocol`. For a different input size
+            :class:`~tsm_models.ZooEntry` or :class:`~tsm_models.zoo.ClipProtocol`. For a different input size
             pass ``dataclasses.replace(entry.protocol, resize_short=..., crop_size=...)``.
         train: random sampling and augmentation (one clip ``(T, 3, S, S)``) instead of the test views.
         transform: override the preprocessing (a :class:`~tsm_models.transforms.VideoTransform`); ``None`` =
@@ -193,7 +193,7 @@ class VideoDataset(Dataset):
     def __init__(
         self,
         records: Sequence[VideoRecord],
-        protocol: ZooEntry | TestProtocol,
+        protocol: ZooEntry | ClipProtocol,
         train: bool = False,
         transform: VideoTransform | None = None,
         flip: bool | None = None,
@@ -204,8 +204,8 @@ class VideoDataset(Dataset):
             raise ValueError("VideoDataset needs at least one video record")
         self.records = list(records)
         self.protocol = protocol.protocol if isinstance(protocol, ZooEntry) else protocol
-        if not isinstance(self.protocol, TestProtocol):
-            raise ValueError(f"protocol must be a ZooEntry or TestProtocol, got {type(protocol).__name__}")
+        if not isinstance(self.protocol, ClipProtocol):
+            raise ValueError(f"protocol must be a ZooEntry or ClipProtocol, got {type(protocol).__name__}")
         self.train = train
         if transform is None:
             transform = create_transform(protocol, train=train, flip=flip if train else None)
@@ -218,7 +218,7 @@ class VideoDataset(Dataset):
     def from_annotation_file(
         cls,
         ann_file: str | os.PathLike[str],
-        protocol: ZooEntry | TestProtocol,
+        protocol: ZooEntry | ClipProtocol,
         data_prefix: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> VideoDataset:
@@ -234,7 +234,7 @@ class VideoDataset(Dataset):
     def from_folder(
         cls,
         root: str | os.PathLike[str],
-        protocol: ZooEntry | TestProtocol,
+        protocol: ZooEntry | ClipProtocol,
         class_names: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> VideoDataset:
@@ -300,8 +300,8 @@ def create_loader(
     drop_last: bool | None = None,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """A DataLoader for this process: shuffled :func:`~tsm_models.distributed.train_sampler` for training,
-    an unpadded :class:`~tsm_models.distributed.ShardSampler` for evaluation.
+    """A DataLoader for this process: shuffled :func:`~tsm_models.data.sampler.train_sampler` for training,
+    an unpadded :class:`~tsm_models.data.sampler.ShardSampler` for evaluation.
 
     ``batch_size`` is per process. Training drops the last incomplete batch by default (MMAction2 keeps it:
     pass ``drop_last=False`` for that). Call ``loader.sampler.set_epoch(epoch)`` (training) and

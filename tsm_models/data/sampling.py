@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .zoo import TestProtocol, ZooEntry
+from ..models.zoo import ClipProtocol, ZooEntry
 
 __all__ = ["dense_indices", "sample_frames", "sample_indices", "segment_indices"]
 
@@ -152,14 +152,8 @@ def dense_indices(
     return _expand(np.asarray(offsets, dtype=np.int64), n, clip_len, frame_interval)
 
 
-def num_views(protocol: TestProtocol | ZooEntry, train: bool = False) -> int:
-    """Views in time that :func:`sample_indices` returns for ``protocol`` (1 in training)."""
-    p = protocol.protocol if isinstance(protocol, ZooEntry) else protocol
-    return 1 if train else p.num_clips
-
-
 def sample_indices(
-    protocol: TestProtocol | ZooEntry,
+    protocol: ClipProtocol | ZooEntry,
     total_frames: int,
     train: bool = False,
     rng: np.random.Generator | None = None,
@@ -171,7 +165,7 @@ def sample_indices(
     * ``sampling="dense"``: ``DenseSampleFrames`` with ``num_sample_positions=num_clips`` (10 for the zoo).
 
     Args:
-        protocol: a :class:`~tsm_models.zoo.TestProtocol` or a :class:`~tsm_models.ZooEntry`.
+        protocol: a :class:`~tsm_models.zoo.ClipProtocol` or a :class:`~tsm_models.ZooEntry`.
         total_frames: frames in the video.
         train: training sampling (random, one view) instead of the test protocol.
         rng: random generator for training.
@@ -180,8 +174,8 @@ def sample_indices(
         ``int64`` array of ``views * num_frames`` 0-based positions, view-major.
     """
     p = protocol.protocol if isinstance(protocol, ZooEntry) else protocol
-    if not isinstance(p, TestProtocol):
-        raise ValueError(f"expected a TestProtocol or ZooEntry, got {type(protocol).__name__}")
+    if not isinstance(p, ClipProtocol):
+        raise ValueError(f"expected a ClipProtocol or ZooEntry, got {type(protocol).__name__}")
     if p.num_frames % p.clip_len:
         raise ValueError(f"num_frames={p.num_frames} must be a multiple of clip_len={p.clip_len}")
     segments = p.num_frames // p.clip_len

@@ -5,7 +5,7 @@ Formats (:func:`read_checkpoint`):
 * MMAction2 ``.pth``: ``{"meta": {...}, "state_dict": {"backbone.*", "cls_head.*"}}``;
 * original TSM ``.pth``: ``{"epoch", "arch", "state_dict": {"module.base_model.*", "module.new_fc.*"}, ...}``;
 * ``.safetensors`` (a converted file, our keys, or any of the layouts above);
-* a directory saved by :func:`tsm_models.hub.save_pretrained` (``config.json`` + ``model.safetensors``).
+* a directory saved by :func:`tsm_models.save_pretrained` (``config.json`` + ``model.safetensors``).
 
 Pickled files are read with ``torch.load(weights_only=True)`` and a short explicit allow-list of the plain
 types MMAction2/mmengine and timm put into ``meta``; nothing ever falls back to unrestricted unpickling.
@@ -23,16 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from ._download import CONFIG_NAME, WEIGHTS_NAME
 from .convert import detect_layout
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "Checkpoint", "read_checkpoint", "read_config", "torch_load_safe"]
+__all__ = ["Checkpoint", "read_checkpoint", "read_config", "torch_load_safe"]
 
 _logger = logging.getLogger(__name__)
-
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 # Keys under which training code nests the weights, in the order they are tried (timm's order).
 _STATE_DICT_KEYS = ("state_dict", "model", "module")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -68,14 +67,10 @@ class Checkpoint:
 
 def _safe_globals() -> list[Any]:
     allowed: list[Any] = [argparse.Namespace]  # timm training scripts store their args
-    try:  # numpy scalars/dtypes appear in mmengine meta (e.g. seeds, dataset_meta)
-        import numpy as np
-
-        allowed += [np.dtype, np.ndarray, *(type(np.dtype(code)) for code in "?bhilqBHILQefdFDU")]
-        multiarray = getattr(np, "_core", None) or np.core
-        allowed += [multiarray.multiarray.scalar, multiarray.multiarray._reconstruct]
-    except (ImportError, AttributeError):  # pragma: no cover - numpy is a dependency
-        pass
+    # numpy scalars/dtypes appear in mmengine meta (e.g. seeds, dataset_meta)
+    allowed += [np.dtype, np.ndarray, *(type(np.dtype(code)) for code in "?bhilqBHILQefdFDU")]
+    multiarray = getattr(np, "_core", None) or np.core
+    allowed += [multiarray.multiarray.scalar, multiarray.multiarray._reconstruct]
     return allowed
 
 

@@ -1,17 +1,17 @@
 """The ``README.md`` model card of a saved or pushed model: Hub front matter, metrics, labels, preprocessing,
-citation. Written next to ``model.safetensors`` and ``config.json`` by :func:`tsm_models.hub.save_pretrained`.
+citation. Written next to ``model.safetensors`` and ``config.json`` by :func:`tsm_models.save_pretrained`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .labels import DATASET_NAMES, DATASETS, load_labels
-from .registry import ARCHS
-from .zoo import ZooEntry
+from torch import nn
+
+from ..labels import DATASET_NAMES, DATASETS, load_labels
 
 if TYPE_CHECKING:
-    from .model import TSM
+    from .zoo import ZooEntry
 
 __all__ = ["model_card"]
 
@@ -30,8 +30,7 @@ _CITATION = """@inproceedings{lin2019tsm,
 }"""
 
 
-def _front_matter(config: dict[str, Any], entry: ZooEntry | None) -> str:
-    base = ARCHS.get(entry.arch, "") if entry else ""
+def _front_matter(config: dict[str, Any], entry: ZooEntry | None, base: str) -> str:
     lines = [
         "---",
         "library_name: tsm_models",
@@ -40,7 +39,7 @@ def _front_matter(config: dict[str, Any], entry: ZooEntry | None) -> str:
         f"license: {config['pretrained_cfg'].get('license', 'apache-2.0')}",
     ]
     if base:
-        lines.append(f"base_model: timm/{base}.tv_in1k")
+        lines.append(f"base_model: timm/{base}")
     if entry is not None and entry.metrics is not None:
         lines += [
             "model-index:",
@@ -55,7 +54,7 @@ def _front_matter(config: dict[str, Any], entry: ZooEntry | None) -> str:
     return "\n".join([*lines, "---", ""])
 
 
-def _entry_sections(entry: ZooEntry, num_classes: int) -> list[str]:
+def _entry_sections(entry: ZooEntry, num_classes: int, num_segments: int) -> list[str]:
     p, m = entry.protocol, entry.metrics
     out = [
         f"Converted from MMAction2 `{entry.config}` ({entry.released}), [original checkpoint]({entry.url}) "
@@ -85,24 +84,27 @@ def _entry_sections(entry: ZooEntry, num_classes: int) -> list[str]:
         f"RGB frames, {p.sampling} sampling of {p.num_frames} frames per clip, resize the short side to "
         f"{p.resize_short} (bilinear), {p.crop} crop {p.crop_size}x{p.crop_size}, normalise with mean "
         f"{list(p.mean)} and std {list(p.std)} on the 0-255 scale. Input `(B, T, 3, H, W)` with T = "
-        f"{p.num_frames}; the shift groups every {entry.num_segments} frames.\n",
+        f"{p.num_frames}; the shift groups every {num_segments} frames.\n",
     ]
     out += [f"Note: {n}\n" for n in entry.notes]
     return out
 
 
-def model_card(model: TSM, config: dict[str, Any] | None = None) -> str:
-    """Markdown model card (``README.md``) with Hub front matter, metrics, labels, preprocessing, citation."""
-    if config is None:
-        from .hub import model_config
-
-        config = model_config(model)
+def model_card(model: nn.Module, config: dict[str, Any]) -> str:
+    """Markdown model card (``README.md``) of ``model`` and its ``config.json`` dict: Hub front matter, metrics,
+    labels, preprocessing, citation."""
     entry: ZooEntry | None = getattr(model, "zoo_entry", None)
-    name = config["architecture"]
+    tag = config["pretrained_cfg"].get("tag")
+    name = f"{config['architecture']}.{tag}" if tag else config["architecture"]
     args = ", ".join(f"{k}={v!r}" for k, v in config["model_args"].items())
-    parts = [_front_matter(config, entry), f"# {name}\n", f"TSM (Temporal Shift Module) video classifier: {args}.\n"]
+    base = str(getattr(model, "base_model", ""))
+    parts = [
+        _front_matter(config, entry, base),
+        f"# {name}\n",
+        f"TSM (Temporal Shift Module) video classifier: {args}.\n",
+    ]
     if entry is not None:
-        parts += _entry_sections(entry, model.num_classes)
+        parts += _entry_sections(entry, model.num_classes, model.num_segments)
     parts += [
         "## Usage\n",
         "```python\nimport tsm_models\n\n"

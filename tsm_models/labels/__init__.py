@@ -1,4 +1,8 @@
-"""Class names of the zoo datasets, packaged as ``tsm_models/labels/<dataset>.txt`` (one per line, index order)."""
+"""Class names of the zoo datasets, packaged as ``tsm_models/labels/<dataset>.txt`` (one per line, index order).
+
+A leaf of the package (standard library only): the models (for ``config.json`` and model cards), the data
+pipeline and the command line all read class names from here.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ DATASET_NAMES: dict[str, str] = {
 
 @cache
 def _read(dataset: str) -> tuple[str, ...]:
-    text = resources.files(__package__).joinpath("labels", f"{dataset}.txt").read_text(encoding="utf-8")
+    text = resources.files(__name__).joinpath(f"{dataset}.txt").read_text(encoding="utf-8")
     return tuple(line for line in text.splitlines() if line)
 
 

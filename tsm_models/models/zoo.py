@@ -1,18 +1,23 @@
-"""The model zoo: one frozen record per released MMAction2 TSM checkpoint.
+"""The model zoo: one frozen record per released TSM checkpoint (plain data, standard library only).
 
-This module is the only place where zoo facts live (URLs, hashes, architecture quirks, test protocol,
+This module is the only place where zoo facts live (URLs, hashes, architecture settings, test protocol,
 training recipe, published figures). ``MODEL_ZOO.md`` is generated from it
-(``python -m tsm_models zoo --markdown``), and the timm registry entries are derived from it.
+(``python -m tsm_models zoo --markdown``), and the timm pretrained cfgs (``arch.tag``) are derived from it.
+
+Names: every checkpoint is ``arch.tag`` (timm's convention, e.g. ``tsm_r50.mm0_8f_340x256_k400``); its
+aliases (this library's older names such as ``tsm_r50_1x1x8_kinetics400``, the upstream config name and
+the upstream file stem) resolve to it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ZOO", "Metrics", "TestProtocol", "TrainRecipe", "ZooEntry", "get_zoo_entry", "resolve_alias"]
+__all__ = ["ZOO", "ClipProtocol", "Metrics", "TrainRecipe", "ZooEntry", "find_entry", "resolve_alias"]
 
 _URL_ROOT = "https://openmmlab.oss-accelerate.aliyuncs.com/mmaction/recognition/tsm"
 HF_HUB_NAMESPACE = "tsm-models"
@@ -22,8 +27,9 @@ STD_255 = (58.395, 57.12, 57.375)
 
 
 @dataclass(frozen=True)
-class TestProtocol:
-    """How the published accuracy was measured (MMAction2 test pipeline)."""
+class ClipProtocol:
+    """How frames are sampled and preprocessed: the test pipeline of the published accuracy (and, with
+    ``train=True`` in :mod:`tsm_models.data`, the training sampling)."""
 
     sampling: str = "uniform"  # "uniform" (SampleFrames test_mode) or "dense" (DenseSampleFrames)
     num_frames: int = 8  # frames per clip (clip_len * num_clips in MMAction2 1x1xN notation)
@@ -79,32 +85,38 @@ class Metrics:
 class ZooEntry:
     """One released TSM checkpoint and everything needed to build, load, run and cite it."""
 
-    name: str  # this library's name, e.g. "tsm_r50_1x1x8_kinetics400"
-    config: str  # MMAction2 config name (also accepted as an alias)
-    arch: str  # architecture name registered here, e.g. "tsm_r50"
+    arch: str  # architecture (timm entrypoint) registered here, e.g. "tsm_r50"
+    tag: str  # checkpoint tag: the timm name is f"{arch}.{tag}"
+    source: str  # who released it, e.g. "mmaction2-0.x"
+    config: str  # upstream config name (also accepted as an alias)
     released: str  # date in the checkpoint file name
     # weights
     url: str
     sha256_prefix: str  # first 8 hex digits of the file's sha256, as in the file name
     log_url: str
-    # architecture (fixed for the checkpoint; see notes)
     num_classes: int
-    num_segments: int
-    shift_every: int = 1
-    shift_div: int = 8
-    shift_place: str = "residual"
-    shift_direction: str = "bidirectional"
-    dropout: float = 0.5
+    # architecture: the TSMConfig fields whose values differ from TSMConfig's defaults (fixed by the checkpoint)
+    model_args: Mapping[str, Any] = field(default_factory=dict)
     # data
     dataset: str = "kinetics400"  # name of the packaged label list
     num_labels: int = 400  # named classes; logits beyond this index never had training targets
-    protocol: TestProtocol = field(default_factory=TestProtocol)
+    protocol: ClipProtocol = field(default_factory=ClipProtocol)
     recipe: TrainRecipe | None = None
     metrics: Metrics | None = None
     aliases: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     license: str = "apache-2.0"
     paper: str = "arXiv:1811.08383"
+
+    @property
+    def name(self) -> str:
+        """The timm-style checkpoint name ``arch.tag``."""
+        return f"{self.arch}.{self.tag}"
+
+    @property
+    def file_stem(self) -> str:
+        """The original checkpoint's file name without ``.pth`` / ``.pth.tar`` (an alias of the entry)."""
+        return self.filename.removesuffix(".tar").removesuffix(".pth")
 
     @property
     def filename(self) -> str:
@@ -118,21 +130,18 @@ class ZooEntry:
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
-        """Constructor arguments of :class:`~tsm_models.TSM` that the checkpoint needs."""
-        return dict(
-            num_classes=self.num_classes,
-            num_segments=self.num_segments,
-            shift_div=self.shift_div,
-            shift_place=self.shift_place,
-            shift_direction=self.shift_direction,
-            shift_every=self.shift_every,
-            dropout=self.dropout,
-        )
+        """Keyword arguments of the architecture that the checkpoint needs (``num_classes`` + ``model_args``)."""
+        return {"num_classes": self.num_classes, **self.model_args}
+
+    @property
+    def all_aliases(self) -> tuple[str, ...]:
+        """Every other name of the entry: its aliases, upstream config name and file stem."""
+        return tuple(dict.fromkeys((*self.aliases, self.config, self.file_stem)))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (JSON-serialisable) of the record, with derived fields."""
         out = dataclasses.asdict(self)
-        out.update(filename=self.filename, hf_hub_id=self.hf_hub_id)
+        out.update(name=self.name, filename=self.filename, hf_hub_id=self.hf_hub_id, model_args=dict(self.model_args))
         return out
 
 
@@ -154,49 +163,53 @@ _NOTE_339 = (
 
 _ENTRIES: tuple[ZooEntry, ...] = (
     ZooEntry(
-        name="tsm_r50_1x1x8_kinetics400",
         config="tsm_r50_1x1x8_50e_kinetics400_rgb",
         arch="tsm_r50",
+        tag="mm0_8f_340x256_k400",
+        source="mmaction2-0.x",
         released="2020-06-07",
         url=_url("tsm_r50_1x1x8_50e_kinetics400_rgb", "tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth"),
         sha256_prefix="af7fb746",
         log_url=_url("tsm_r50_1x1x8_50e_kinetics400_rgb", "20200607_211800.log"),
-        num_segments=8,
         **_K400,
         recipe=TrainRecipe(lr=0.01, weight_decay=1e-4, lr_steps=(20, 40), epochs=50, videos_per_gpu=8, flip=True),
         metrics=Metrics(70.24, 89.56, 70.36, 89.49, 7079, 74.0, "8x1 frames", "340x256", "8"),
+        aliases=("tsm_r50_1x1x8_kinetics400",),
     ),
     ZooEntry(
-        name="tsm_r50_video_1x1x8_kinetics400",
         config="tsm_r50_video_1x1x8_50e_kinetics400_rgb",
         arch="tsm_r50",
+        tag="mm0_8f_video_k400",
+        source="mmaction2-0.x",
         released="2020-07-02",
         url=_url(
             "tsm_r50_video_1x1x8_100e_kinetics400_rgb", "tsm_r50_video_1x1x8_100e_kinetics400_rgb_20200702-a77f4328.pth"
         ),
         sha256_prefix="a77f4328",
         log_url=_url("tsm_r50_video_1x1x8_100e_kinetics400_rgb", "tsm_r50_video_2d_1x1x8_50e_kinetics400_rgb.log"),
-        num_segments=8,
         **_K400,
-        protocol=TestProtocol(input_format="video", start_index=0),
+        protocol=ClipProtocol(input_format="video", start_index=0),
         recipe=TrainRecipe(lr=0.02, weight_decay=1e-4, lr_steps=(20, 40), epochs=50, videos_per_gpu=8, flip=True),
         metrics=Metrics(70.25, 89.66, 70.36, 89.49, 7077, 74.0, "8x1 frames", "short-side 256", "8"),
-        aliases=("tsm_r50_video_1x1x8_100e_kinetics400_rgb",),
+        aliases=(
+            "tsm_r50_video_1x1x8_kinetics400",
+            "tsm_r50_video_1x1x8_100e_kinetics400_rgb",
+        ),
         notes=("The checkpoint file says 100e but the run was 50 epochs (its log is named ..._50e_...).",),
     ),
     ZooEntry(
-        name="tsm_r50_dense_1x1x8_kinetics400",
         config="tsm_r50_dense_1x1x8_100e_kinetics400_rgb",
         arch="tsm_r50",
+        tag="mm0_8f_dense_340x256_k400",
+        source="mmaction2-0.x",
         released="2020-06-26",
         url=_url(
             "tsm_r50_dense_1x1x8_100e_kinetics400_rgb", "tsm_r50_dense_1x1x8_100e_kinetics400_rgb_20200626-91a54551.pth"
         ),
         sha256_prefix="91a54551",
         log_url=_url("tsm_r50_dense_1x1x8_100e_kinetics400_rgb", "20200626_213415.log"),
-        num_segments=8,
         **_K400,
-        protocol=TestProtocol(sampling="dense", num_clips=10),
+        protocol=ClipProtocol(sampling="dense", num_clips=10),
         recipe=TrainRecipe(
             lr=0.02,
             weight_decay=1e-4,
@@ -208,18 +221,19 @@ _ENTRIES: tuple[ZooEntry, ...] = (
         ),
         metrics=Metrics(72.9, 90.44, 72.22, 90.37, 7079, 11.5, "8x10 frames", "340x256", "8x4"),
         notes=("Dense test protocol: 10 clips of 8 frames 8 apart, starts spread over the video (80 frames).",),
+        aliases=("tsm_r50_dense_1x1x8_kinetics400",),
     ),
     ZooEntry(
-        name="tsm_r50_1x1x16_kinetics400",
         config="tsm_r50_1x1x16_50e_kinetics400_rgb",
         arch="tsm_r50",
+        tag="mm0_16f_seg8_340x256_k400",
+        source="mmaction2-0.x",
         released="2020-06-07",
         url=_url("tsm_r50_1x1x16_50e_kinetics400_rgb", "tsm_r50_1x1x16_50e_kinetics400_rgb_20200607-f731bffc.pth"),
         sha256_prefix="f731bffc",
         log_url=_url("tsm_r50_1x1x16_50e_kinetics400_rgb", "20200607_221310.log"),
-        num_segments=8,
         **_K400,
-        protocol=TestProtocol(num_frames=16),
+        protocol=ClipProtocol(num_frames=16),
         recipe=TrainRecipe(
             lr=0.0075,
             weight_decay=1e-4,
@@ -231,40 +245,42 @@ _ENTRIES: tuple[ZooEntry, ...] = (
         ),
         metrics=Metrics(71.69, 90.4, 70.67, 89.98, 10404, 47.0, "16x1 frames", "340x256", "8"),
         notes=(_NOTE_16F,),
+        aliases=("tsm_r50_1x1x16_kinetics400",),
     ),
     ZooEntry(
-        name="tsm_r50_1x1x8_sthv1",
         config="tsm_r50_1x1x8_50e_sthv1_rgb",
         arch="tsm_r50",
+        tag="mm0_8f_200616_sthv1",
+        source="mmaction2-0.x",
         released="2020-06-16",
         url=_url("tsm_r50_1x1x8_50e_sthv1_rgb", "tsm_r50_1x1x8_50e_sthv1_rgb_20200616-3417f361.pth"),
         sha256_prefix="3417f361",
         log_url=_url("tsm_r50_1x1x8_50e_sthv1_rgb", "20200616_022852.log"),
         num_classes=174,
-        num_segments=8,
         dataset="sthv1",
         num_labels=174,
-        protocol=TestProtocol(filename_tmpl="{:05}.jpg"),
+        protocol=ClipProtocol(filename_tmpl="{:05}.jpg"),
         recipe=TrainRecipe(lr=0.01, weight_decay=5e-4, lr_steps=(20, 40), epochs=50, videos_per_gpu=8, flip=False),
         metrics=Metrics(44.62, 75.51, 42.08, 72.66, 7077, None, None, "short-side 100", "8"),
         notes=(
             "Class indices follow MMAction2's sthv1 label map (the official csv line order); the original TSM "
             "repo sorts sthv1 classes alphabetically, so its sthv1 checkpoints index classes differently.",
         ),
+        aliases=("tsm_r50_1x1x8_sthv1",),
     ),
     ZooEntry(
-        name="tsm_r50_1x1x16_sthv2",
         config="tsm_r50_1x1x16_50e_sthv2_rgb",
         arch="tsm_r50",
+        tag="mm0_16f_seg8_c339_sthv2",
+        source="mmaction2-0.x",
         released="2020-06-21",
         url=_url("tsm_r50_1x1x16_50e_sthv2_rgb", "tsm_r50_1x1x16_50e_sthv2_rgb_20200621-60ff441a.pth"),
         sha256_prefix="60ff441a",
         log_url=_url("tsm_r50_1x1x16_50e_sthv2_rgb", "20200621_101921.log"),
         num_classes=339,
-        num_segments=8,
         dataset="sthv2",
         num_labels=174,
-        protocol=TestProtocol(num_frames=16, filename_tmpl="{:06}.jpg"),
+        protocol=ClipProtocol(num_frames=16, filename_tmpl="{:06}.jpg"),
         recipe=TrainRecipe(
             lr=0.0075,
             weight_decay=5e-4,
@@ -276,21 +292,22 @@ _ENTRIES: tuple[ZooEntry, ...] = (
         ),
         metrics=Metrics(57.68, 83.65, 56.57, 84.30, 10400, None, None, "short-side 240", "8"),
         notes=(_NOTE_16F, _NOTE_339),
+        aliases=("tsm_r50_1x1x16_sthv2",),
     ),
     ZooEntry(
-        name="tsm_r101_1x1x8_sthv2",
         config="tsm_r101_1x1x8_50e_sthv2_rgb",
         arch="tsm_r101",
+        tag="mm0_8f_c339_sthv2",
+        source="mmaction2-0.x",
         released="2020-06-25",
         url=_url("tsm_r101_1x1x8_50e_sthv2_rgb", "tsm_r101_1x1x8_50e_sthv2_rgb_20200625-df82f5e6.pth"),
         sha256_prefix="df82f5e6",
         log_url=_url("tsm_r101_1x1x8_50e_sthv2_rgb", "20200625_224131.log"),
         num_classes=339,
-        num_segments=8,
-        shift_every=2,
+        model_args={"shift_every": 2},
         dataset="sthv2",
         num_labels=174,
-        protocol=TestProtocol(filename_tmpl="{:06}.jpg"),
+        protocol=ClipProtocol(filename_tmpl="{:06}.jpg"),
         recipe=TrainRecipe(
             lr=0.02,
             weight_decay=5e-4,
@@ -305,25 +322,26 @@ _ENTRIES: tuple[ZooEntry, ...] = (
             "ResNet-101 shifts only every 2nd block of each stage (MMAction2/TSM n_round=2): 18 shifted blocks.",
             _NOTE_339,
         ),
+        aliases=("tsm_r101_1x1x8_sthv2",),
     ),
 )
 
 ZOO: dict[str, ZooEntry] = {e.name: e for e in _ENTRIES}
-_ALIASES: dict[str, str] = {a: e.name for e in _ENTRIES for a in (e.config, *e.aliases)}
+_ALIASES: dict[str, str] = {a: e.name for e in _ENTRIES for a in e.all_aliases}
 
 
 def resolve_alias(name: str) -> str:
-    """Map an MMAction2 config name (or other alias) to the zoo name; other names pass through."""
+    """Map an alias (older name, upstream config name or file stem) to ``arch.tag``; other names pass through."""
     return _ALIASES.get(name, name)
 
 
 def aliases() -> dict[str, str]:
-    """All accepted aliases, ``{alias: zoo name}``."""
+    """All accepted aliases, ``{alias: arch.tag}``."""
     return dict(_ALIASES)
 
 
-def get_zoo_entry(name: str) -> ZooEntry | None:
-    """The zoo record for ``name`` (zoo name or alias), or ``None``."""
+def find_entry(name: str) -> ZooEntry | None:
+    """The zoo record for ``name`` (``arch.tag`` or an alias), or ``None``."""
     return ZOO.get(resolve_alias(name))
 
 

@@ -1,4 +1,4 @@
-"""Training and evaluation loops, checkpoints that resume exactly, seeding and JSON-lines logs.
+"""Training and evaluation loops and JSON-lines logs.
 
 Small functions to compose in your own script (see ``examples/finetune.py``)::
 
@@ -7,28 +7,26 @@ Small functions to compose in your own script (see ``examples/finetune.py``)::
         sampler.set_epoch(epoch); dataset.set_epoch(epoch)
         train_one_epoch(model, loader, optimizer, scheduler=scheduler, epoch=epoch, device=device)
         result = evaluate(model, val_loader, device=device)
-        save_checkpoint("work/last.pt", model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1)
+        save_train_state("work/last.pt", model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1)
 
 Batches are ``(video, label)``: training video ``(B, T, 3, S, S)``; evaluation video ``(B, T, 3, S, S)`` or
 ``(B, V, T, 3, S, S)`` with ``V`` views (clips x crops) whose logits are averaged (:func:`average_clips`).
 
-Exact resume: :func:`save_checkpoint` stores model, optimizer, scheduler, grad scaler, the epoch and the
-torch / CUDA / numpy / Python RNG states; :func:`load_checkpoint` restores them all. With the samplers of
-:mod:`tsm_models.distributed` (order from ``seed`` and epoch) and the per-item seeding of
-:mod:`tsm_models.data`, a run stopped after an epoch and resumed produces the same weights as one that
+Exact resume: :func:`~tsm_models.train.save_train_state` stores model, optimizer, scheduler, grad scaler, the
+epoch and the torch / CUDA / numpy / Python RNG states; :func:`~tsm_models.train.resume_train_state` restores
+them all. With the samplers of :mod:`tsm_models.data.sampler` (order from ``seed`` and epoch) and the per-item
+seeding of :mod:`tsm_models.data`, a run stopped after an epoch and resumed produces the same weights as one that
 never stopped (bitwise on CPU).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import logging
 import math
 import os
-import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,94 +38,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._io import atomic_write
+from .._io import atomic_write
+from ..inference import average_clips
 from .distributed import all_reduce_mean, gather_eval, get_world_size, is_main_process
-from .inference import average_clips
 from .metrics import classification_report, confusion_matrix, per_class_accuracy, save_confusion_matrix
 from .optim import GRAD_CLIP_NORM, freeze_bn
-from .train_state import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state  # re-exported
+from .runtime import autocast, to_channels_last
 
-__all__ = [
-    "AMP_DTYPES",
-    "EvalResult",
-    "JsonLogger",
-    "autocast",
-    "create_grad_scaler",
-    "evaluate",
-    "get_rng_state",
-    "load_checkpoint",
-    "prepare_model",
-    "to_channels_last",
-    "save_checkpoint",
-    "seed_everything",
-    "set_rng_state",
-    "train_one_epoch",
-]
+__all__ = ["EvalResult", "JsonLogger", "evaluate", "train_one_epoch"]
 
 _logger = logging.getLogger(__name__)
-
-AMP_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-# ----------------------------------------------------------------------------------------------- setup
-
-
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, numpy and torch (all devices); ``deterministic=True`` also asks for deterministic kernels.
-
-    Deterministic mode sets ``torch.use_deterministic_algorithms(True, warn_only=True)``, disables cuDNN
-    benchmarking and sets ``CUBLAS_WORKSPACE_CONFIG`` (needed by cuBLAS); it can be slower on GPUs.
-    """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-
-
-def prepare_model(
-    model: nn.Module,
-    device: str | torch.device = "cpu",
-    channels_last: bool = False,
-    grad_checkpointing: bool = False,
-) -> nn.Module:
-    """Move ``model`` to ``device``, optionally in channels-last memory format and with gradient checkpointing.
-
-    Channels-last speeds up convolutions on recent GPUs (and with AMP); gradient checkpointing trades
-    compute for memory through timm's ``set_grad_checkpointing`` (stages re-run in the backward pass).
-    """
-    model = model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if grad_checkpointing:
-        if not hasattr(model, "set_grad_checkpointing"):
-            raise ValueError(f"{type(model).__name__} has no set_grad_checkpointing(); expected a timm model")
-        model.set_grad_checkpointing(True)
-    return model
-
-
-def autocast(device: str | torch.device, amp: str | None) -> contextlib.AbstractContextManager[Any]:
-    """Mixed-precision context: ``amp`` = ``None`` (full precision), ``"bf16"`` or ``"fp16"``."""
-    if amp is None:
-        return contextlib.nullcontext()
-    if amp not in AMP_DTYPES:
-        raise ValueError(f"amp must be None or one of {tuple(AMP_DTYPES)}, got {amp!r}")
-    device_type = torch.device(device).type
-    if amp == "fp16" and device_type != "cuda":
-        raise ValueError("fp16 autocast needs a CUDA device; use amp='bf16' on CPU")
-    return torch.autocast(device_type=device_type, dtype=AMP_DTYPES[amp])
-
-
-def create_grad_scaler(amp: str | None, device: str | torch.device) -> torch.amp.GradScaler | None:
-    """A gradient scaler for fp16 training on CUDA; ``None`` otherwise (bf16 and fp32 need none)."""
-    if amp == "fp16":
-        return torch.amp.GradScaler(torch.device(device).type)
-    return None
 
 
 class JsonLogger:
@@ -167,15 +87,6 @@ def _progress(iterable: Iterable[Any], desc: str, enabled: bool, total: int | No
 
 
 # ----------------------------------------------------------------------------------------------- loops
-
-
-def to_channels_last(x: torch.Tensor) -> torch.Tensor:
-    """A ``(B, T, C, H, W)`` video (or ``(N, C, H, W)`` frames) in channels-last order: each ``(C, H, W)`` frame
-    stored HWC, so that the flattened ``(B * T, C, H, W)`` batch the network sees is ``torch.channels_last``."""
-    if x.ndim == 5:
-        b, t = x.shape[:2]
-        return x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (b, t))
-    return x.contiguous(memory_format=torch.channels_last)
 
 
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
