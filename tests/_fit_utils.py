@@ -84,3 +84,34 @@ def run_cli(*args: str, timeout: float = 600, **env: str) -> subprocess.Complete
         timeout=timeout,
         cwd=str(ROOT),
     )
+
+
+COLOURS = ((230, 40, 40), (40, 220, 40), (50, 80, 240))  # red, green, blue: the classes of the multi-label toy task
+
+
+def colour_frames(labels: tuple[int, ...], rng: np.random.Generator, num_frames: int = 4, size: int = 32):
+    """``(T, H, W, 3)`` uint8: one square of each class colour in ``labels`` (in a random free quadrant)."""
+    frames = rng.integers(0, 40, size=(num_frames, size, size, 3)).astype(np.uint8)
+    half = size // 2
+    quadrants = rng.permutation(4)
+    for q, label in zip(quadrants, labels, strict=False):
+        top, left = (q // 2) * half + int(rng.integers(0, 4)), (q % 2) * half + int(rng.integers(0, 4))
+        frames[:, top : top + 10, left : left + 10] = COLOURS[label]
+    return frames
+
+
+def write_multilabel_lists(root: Path, num_train: int = 48, num_val: int = 21, seed: int = 0) -> tuple[Path, Path]:
+    """Videos with a random non-empty subset of the 3 colours; MMAction2 multi_class lists ``path l1 [l2 ...]``."""
+    rng = np.random.default_rng(seed)
+    subsets = [(0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2)]
+    lists = []
+    for split, n in (("train", num_train), ("val", num_val)):
+        lines = []
+        for i in range(n):
+            labels = subsets[i % len(subsets)] if split == "val" else subsets[int(rng.integers(len(subsets)))]
+            name = f"{split}/{i}.mp4"
+            write_mp4(root / name, colour_frames(labels, rng))
+            lines.append(" ".join([name, *map(str, labels)]))
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+        lists.append(root / f"{split}.txt")
+    return lists[0], lists[1]

@@ -56,7 +56,7 @@ def test_train_two_epochs_writes_a_folder_predict_takes(
     import tsm_models
 
     model = tsm_models.from_pretrained(folder)
-    assert model.num_classes == 2 and model.pretrained_cfg["label_names"] == ["moving left", "moving right"]
+    assert model.num_classes == 2 and model.label_names == ["moving left", "moving right"]
 
     video = data / "val" / "moving left" / "0.mp4"
     pred = run_cli("predict", str(video), "-m", "tsm_r18", "--pretrained", str(folder), "--json", "--device", "cpu")
@@ -141,7 +141,8 @@ def test_bad_input_gives_one_clear_line(data: Path, tmp_path: Path) -> None:
     _one_error_line(run_cli("train", str(tmp_path / "one"), "--out", str(tmp_path / "o1"), *TINY),
                     "1 class", "at least 2 classes")  # fmt: skip
 
-    video = data / "train" / "moving left" / "0.mp4"
+    video = tmp_path / "clip.mp4"  # list paths have no spaces
+    video.write_bytes((data / "train" / "moving left" / "0.mp4").read_bytes())
     beyond = tmp_path / "beyond.txt"
     beyond.write_text(f"{video} 0\n{video} 1\n{video} 5\n")
     _one_error_line(run_cli("train", str(beyond), "--num-classes", "3", "--out", str(tmp_path / "o2"), *TINY),

@@ -4,6 +4,7 @@ multi-label model learns and a single-label one cannot."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,3 +63,75 @@ def test_average_precision_matches_the_definition() -> None:
         multi_hot([[0, 3]], 3)
     with pytest.raises(ValueError, match="must match the logits"):
         bce_loss(torch.zeros(2, 3), torch.zeros(2))
+
+
+@pytest.fixture(scope="module")
+def colour_lists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from tests._fit_utils import write_multilabel_lists
+
+    return write_multilabel_lists(tmp_path_factory.mktemp("colours"))
+
+
+def test_multilabel_lists_are_parsed(colour_lists: tuple[Path, Path], tmp_path: Path) -> None:
+    from tsm_models.data.dataset import read_annotation_file
+
+    train, _ = colour_lists
+    records = read_annotation_file(train, multi_label=True, num_classes=3)
+    lines = train.read_text().splitlines()
+    assert [r.label for r in records] == [tuple(int(v) for v in line.split()[1:]) for line in lines]
+    with pytest.raises(ValueError, match="--multi-label"):
+        read_annotation_file(train)  # several labels on a line of a single-label list
+    frames = tmp_path / "frames.txt"
+    (tmp_path / "clip").mkdir()
+    frames.write_text("clip 12 0 2\n")
+    (record,) = read_annotation_file(frames, multi_label=True, num_classes=3)
+    assert record.total_frames == 12 and record.label == (0, 2)
+    frames.write_text("clip 12 0 3\n")
+    with pytest.raises(ValueError, match="out of range for 3 classes"):
+        read_annotation_file(frames, multi_label=True, num_classes=3)
+
+
+def _fit(train: Path, val: Path, out: Path, multi_label: bool) -> Path:
+    from tsm_models.train.fit import TrainConfig, fit
+
+    cfg = TrainConfig(
+        data=train, val_data=val, model="tsm_r18", out=out, pretrained=False, num_classes=3, multi_label=multi_label,
+        num_segments=4, short_side=32, crop_size=32, epochs=6, batch_size=8, lr=0.1, recipe="finetune",
+        flip=False, workers=0, progress=False, device="cpu", curves=False,
+    )  # fmt: skip
+    return fit(cfg).pretrained
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_multilabel_model_learns_what_a_single_label_one_cannot(
+    colour_lists: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Videos show 1-3 colours; only the multi-label (BCE, sigmoid) model can name every colour of a video."""
+    import tsm_models
+    from tsm_models.data.dataset import VideoDataset, read_annotation_file
+
+    train, val = colour_lists
+    single_train = tmp_path / "single.txt"  # the same videos, each with its first label only
+    single_train.write_text("".join(" ".join(line.split()[:2]) + "\n" for line in train.read_text().splitlines()))
+    single_val = tmp_path / "single_val.txt"
+    single_val.write_text("".join(" ".join(line.split()[:2]) + "\n" for line in val.read_text().splitlines()))
+    multi = tsm_models.from_pretrained(_fit(train, val, tmp_path / "multi", multi_label=True))
+    single = tsm_models.from_pretrained(_fit(single_train, single_val, tmp_path / "single", multi_label=False))
+    assert multi.multi_label is True and single.multi_label is False
+
+    records = read_annotation_file(val, data_prefix=val.parent, multi_label=True, num_classes=3)
+    protocol = tsm_models.ClipProtocol(num_frames=4, resize_short=32, crop_size=32, input_format="video")
+    dataset = VideoDataset(records, protocol, num_classes=3, multi_label=True)
+    videos = torch.stack([dataset[i][0] for i in range(len(dataset))]).flatten(0, 1)
+    targets = torch.stack([dataset[i][1] for i in range(len(dataset))])
+    with torch.no_grad():
+        multi_probs = multi(videos).sigmoid()
+        single_probs = single(videos).softmax(-1)
+    multi_sets = multi_probs >= 0.5
+    single_sets = torch.nn.functional.one_hot(single_probs.argmax(1), 3).bool()  # a softmax names one class
+    multi_acc = (multi_sets == targets.bool()).all(1).float().mean().item()
+    single_acc = (single_sets == targets.bool()).all(1).float().mean().item()
+    one_label = (targets.sum(1) == 1).float().mean().item()  # 3 of the 7 colour subsets
+    assert single_acc <= one_label + 1e-6 < 0.5
+    assert multi_acc >= 0.8, (multi_acc, multi_probs)
+    assert mean_average_precision(multi_probs, targets) > mean_average_precision(single_probs, targets)

@@ -81,7 +81,9 @@ class VideoClassifier:
             for 174 classes); default: ``len(labels)``.
 
     Probabilities: with ``average_clips="score"`` the softmax of the view-averaged logits, with ``"prob"`` the
-    mean of the per-view softmaxes; always over all ``K`` logits, as in MMAction2.
+    mean of the per-view softmaxes; always over all ``K`` logits, as in MMAction2. A multi-label model
+    (``model.multi_label``, trained with ``tsm-models train --multi-label``) gets independent sigmoid
+    probabilities instead (of the averaged logits, or averaged per view with ``"prob"``): they do not sum to 1.
     """
 
     def __init__(
@@ -172,6 +174,8 @@ class VideoClassifier:
         device = self.device
         logits = torch.cat([self.model(chunk.to(device)).float() for chunk in views.split(self.batch_size)])  # (V, K)
         mode = self.protocol.average_clips
+        if getattr(self.model, "multi_label", False):
+            return logits.sigmoid().mean(0) if mode == "prob" else logits.mean(0).sigmoid()
         averaged = average_clips(logits.unsqueeze(0), mode)[0]
         return averaged if mode == "prob" else averaged.softmax(-1)
 

@@ -10,13 +10,13 @@ import argparse
 import logging
 
 from ..version import __version__
-from . import benchmark, convert, convert_zoo, export, info, predict, zoo
+from . import benchmark, convert, convert_zoo, evaluate, export, info, predict, train, zoo
 from . import list as list_
 
 __all__ = ["build_parser", "main"]
 
 # In help order.
-COMMANDS = (list_, info, zoo, predict, convert, convert_zoo, benchmark, export)
+COMMANDS = (list_, info, zoo, predict, train, evaluate, convert, convert_zoo, benchmark, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..train.fit import EvalConfig, run_evaluation
 
-__all__ = ["register"]
+__all__ = ["register", "run"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,10 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-size", type=int, help="override the protocol's crop (not comparable)")
     p.add_argument("--out", type=Path, help="write metrics.json, per-class CSV and confusion matrix here")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_evaluate)
+    p.set_defaults(func=run)
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         data=args.data,
         model=args.model,

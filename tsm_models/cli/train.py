@@ -14,10 +14,13 @@ from pathlib import Path
 
 from ..train.fit import RECIPES, TrainConfig, fit
 
-__all__ = ["add_train_arguments", "config_from_args", "register"]
+__all__ = ["add_train_arguments", "config_from_args", "register", "run"]
 
-_EPILOG = "recipes:\n" + "\n".join(f"  {name:<16} {r.description}" for name, r in RECIPES.items()) + (
-    "\n  entry            the recipe that trained the zoo checkpoint (default for zoo names; 'tsm' for architectures)"
+_EPILOG = (
+    "recipes:\n"
+    + "\n".join(f"  {name:<16} {r.description}" for name, r in RECIPES.items())
+    + "\n  entry            the recipe that trained the zoo checkpoint (default for zoo names;"
+    + " 'tsm' for architectures)"
 )
 
 
@@ -148,13 +151,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_train_arguments(p)
-    p.set_defaults(func=_train)
+    p.set_defaults(func=run)
 
 
-def _train(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     result = fit(config_from_args(args))
     if result.pretrained is not None and _is_main():
         summary = {
+            "model": args.model,
             "pretrained": str(result.pretrained),
             "classes": len(result.class_names),
             "best_epoch": result.best_epoch,

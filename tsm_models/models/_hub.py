@@ -73,6 +73,8 @@ def model_config(model: nn.Module) -> dict[str, Any]:
         names = load_labels(entry.dataset)
     if names is not None:
         config["label_names"] = list(names)
+    if getattr(model, "multi_label", False):
+        config["multi_label"] = True  # independent sigmoid probabilities (trained with BCE)
     return config
 
 

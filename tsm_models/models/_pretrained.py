@@ -235,6 +235,15 @@ def load_imagenet(model: nn.Module) -> None:
     _logger.info("loaded timm ImageNet weights %s (classifier not loaded)", name)
 
 
+def _take_config_labels(model: nn.Module, config: dict[str, Any]) -> None:
+    """A saved folder's class names and multi-label flag (``config.json``) go with its weights."""
+    names = config.get("label_names") if config else None
+    if isinstance(names, list) and len(names) == getattr(model, "num_classes", -1):
+        model.label_names = [str(n) for n in names]
+    if config and config.get("multi_label"):
+        model.multi_label = True
+
+
 def load_pretrained(
     model: nn.Module,
     pretrained: Any,
@@ -259,6 +268,7 @@ def load_pretrained(
         if cfg.get("source") == "hf-hub" and cfg.get("hf_hub_id"):
             ckpt = read_checkpoint(snapshot_folder(cfg["hf_hub_id"]))  # timm.create_model("hf-hub:org/name")
             load_checkpoint_into(model, ckpt, None)
+            _take_config_labels(model, ckpt.config)
         elif cfg.get("source") == "local-dir" and cfg.get("file"):
             load_checkpoint_into(model, read_checkpoint(cfg["file"]), None)  # timm "local-dir:/path"
         elif entry is None:
@@ -277,5 +287,6 @@ def load_pretrained(
         ckpt = read_checkpoint(pretrained)
         expected = entry.num_classes if entry is not None and ckpt.layout != "tsm_models" else None
         load_checkpoint_into(model, ckpt, expected)
+        _take_config_labels(model, ckpt.config)
     else:
         raise TypeError(f"pretrained must be False, True, 'imagenet' or a path, got {type(pretrained).__name__}")

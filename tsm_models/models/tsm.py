@@ -124,6 +124,7 @@ class TSMMixin:
     zoo_entry: ZooEntry | None = None  # the zoo record of a model built from a zoo name, else None
     base_model: str = ""  # the timm network (with weights tag) the family wraps, e.g. "resnet50.tv_in1k"
     label_names: list[str] | None = None  # class names, when the model was trained on named classes
+    multi_label: bool = False  # trained multi-label (BCE): read the logits through a sigmoid, per class
     in_chans: int
     num_classes: int
 

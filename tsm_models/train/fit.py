@@ -41,12 +41,13 @@ from ..data.augment import ClipRandAugment
 from ..data.dataset import VideoDataset, VideoRecord, create_loader, read_annotation_file, scan_class_folders
 from ..data.transforms import create_transform, flip_label_map
 from ..labels import DATASETS, load_labels, read_labels
-from ..models import create_model, get_zoo_entry, save_pretrained
-from ..models.zoo import ClipProtocol, ZooEntry
+from ..models import create_model, get_zoo_entry, is_model, save_pretrained
+from ..models.zoo import ClipProtocol, ZooEntry, find_entry, resolve_alias
 from .distributed import DistInfo, barrier, destroy_distributed, init_distributed, unwrap_model, wrap_ddp
-from .loop import EvalResult, JsonLogger, create_grad_scaler, evaluate, prepare_model, seed_everything, train_one_epoch
+from .loop import EvalResult, JsonLogger, evaluate, train_one_epoch
 from .mixup import VideoMixup
 from .optim import create_optimizer, create_scheduler, default_weight_decay, freeze_bn, scale_lr
+from .runtime import create_grad_scaler, prepare_model, seed_everything
 from .state import resume_train_state, save_train_state
 
 __all__ = [
@@ -157,15 +158,23 @@ def entry_recipe(entry: ZooEntry) -> Recipe:
         warmup_epochs=0.0,
         grad_clip=r.grad_clip_norm,
         flip=r.flip,
-        description=f"the recipe of {entry_name(entry)} ({r.epochs} epochs, lr {r.lr} per {gpus}x{r.videos_per_gpu} clips)",
+        description=f"the recipe of {entry_name(entry)} ({r.epochs} epochs, lr {r.lr} per {gpus}x{r.videos_per_gpu})",
     )
 
 
 def entry_name(entry: ZooEntry) -> str:
-    for attr in ("name", "key"):
-        if isinstance(getattr(entry, attr, None), str):
-            return getattr(entry, attr)
-    return f"{entry.arch}.{getattr(entry, 'tag', '')}"
+    return str(entry.name)
+
+
+def lookup_entry(name: str) -> ZooEntry | None:
+    """The zoo record of a checkpoint name (``arch.tag`` or alias); ``None`` for an architecture.
+
+    Raises:
+        ValueError: an unknown name (with the closest known ones).
+    """
+    if not is_model(name):
+        get_zoo_entry(name)  # raises the library's "unknown model name" error
+    return find_entry(name)
 
 
 def _entry_dataset(entry: ZooEntry | None) -> str:
@@ -306,7 +315,9 @@ def _read_split(
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such annotation list or dataset folder")
     if multi_label:
-        raise ValueError(f"{path}: multi-label training needs annotation lists ('path label label ...'), not a folder tree")
+        raise ValueError(
+            f"{path}: multi-label training needs annotation lists ('path label label ...'), not a folder tree"
+        )
     records, names = scan_class_folders(path, class_names=class_names)
     return _Split(records, names, path)
 
@@ -505,7 +516,11 @@ def _check_resume(path: Path, extra: dict[str, Any], cfg: TrainConfig, classes: 
     name, k = extra.get("model_name"), extra.get("num_classes")
     if name is None:
         raise ValueError(f"--resume {path}: not written by tsm-models train (no model name recorded)")
-    if name != cfg.model or k != len(classes) or bool(extra.get("multi_label")) != cfg.multi_label:
+    if (
+        resolve_alias(str(name)) != resolve_alias(cfg.model)
+        or k != len(classes)
+        or bool(extra.get("multi_label")) != cfg.multi_label
+    ):
         kind = "multi-label " if extra.get("multi_label") else ""
         raise ValueError(
             f"--resume {path} is a checkpoint of {name} with {k} {kind}classes, not of {cfg.model} with "
@@ -526,7 +541,7 @@ def fit(cfg: TrainConfig) -> FitResult:
 
 def _fit(cfg: TrainConfig, info: DistInfo) -> FitResult:
     seed_everything(cfg.seed, cfg.deterministic)
-    entry = get_zoo_entry(cfg.model)
+    entry = lookup_entry(cfg.model)
     recipe = resolve_recipe(cfg.recipe, entry)
 
     # ---- data and classes
@@ -660,19 +675,27 @@ def _fit(cfg: TrainConfig, info: DistInfo) -> FitResult:
         _logger.info("resumed from %s at epoch %d", resume, start)
 
     cfg.out.mkdir(parents=True, exist_ok=True)
-    log = RunLogger(
-        cfg.out / "log.jsonl", len(train_loader), cfg.out / "tensorboard" if cfg.tensorboard else None
-    )
+    log = RunLogger(cfg.out / "log.jsonl", len(train_loader), cfg.out / "tensorboard" if cfg.tensorboard else None)
     metric = _metric_name(cfg.multi_label)
     log.log(
         mode="config",
         **cfg.to_dict(),
         recipe_name=recipe.name,
         resolved=dict(
-            lr=lr, weight_decay=wd, schedule=schedule, milestones=milestones, warmup_epochs=warmup,
-            grad_clip=grad_clip, partial_bn=partial_bn, flip=flip, label_smoothing=smoothing,
-            mixup=mixup_alpha, cutmix=cutmix_alpha, randaugment=randaugment, global_batch=global_batch,
-        ),  # fmt: skip
+            lr=lr,
+            weight_decay=wd,
+            schedule=schedule,
+            milestones=milestones,
+            warmup_epochs=warmup,
+            grad_clip=grad_clip,
+            partial_bn=partial_bn,
+            flip=flip,
+            label_smoothing=smoothing,
+            mixup=mixup_alpha,
+            cutmix=cutmix_alpha,
+            randaugment=randaugment,
+            global_batch=global_batch,
+        ),
         classes=classes,
         num_train=len(train_set),
         num_val=len(val_loader.dataset) if val_loader is not None else 0,
@@ -681,7 +704,8 @@ def _fit(cfg: TrainConfig, info: DistInfo) -> FitResult:
         start_epoch=start,
     )
     _logger.info(
-        "%s on %d %sclasses: %d train / %d val videos, %d epochs, global batch %d, lr %.4g, wd %g, %s%s, %d process(es)",
+        "%s on %d %sclasses: %d train / %d val videos, %d epochs, global batch %d, lr %.4g, wd %g, %s%s, "
+        "%d process(es)",
         cfg.model,
         num_classes,
         "multi-label " if cfg.multi_label else "",
@@ -751,12 +775,8 @@ def _fit(cfg: TrainConfig, info: DistInfo) -> FitResult:
         result.save(cfg.out, class_names=classes)
     folder = None
     if info.is_main:
-        net.pretrained_cfg = {
-            **dict(getattr(net, "pretrained_cfg", None) or {}),
-            "label_names": list(classes),
-            "multi_label": cfg.multi_label,
-            "num_classes": num_classes,
-        }
+        net.label_names = list(classes)  # config.json "label_names": predict prints them
+        net.multi_label = cfg.multi_label  # config.json "multi_label": sigmoid probabilities at inference
         folder = save_pretrained(net, cfg.out / PRETRAINED_DIR)
         if cfg.curves:
             plot_curves(cfg.out / "log.jsonl", cfg.out / "curves.png")
@@ -780,7 +800,6 @@ def _fit(cfg: TrainConfig, info: DistInfo) -> FitResult:
         best_epoch=best_epoch,
         metrics=metrics,
     )
-
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -853,7 +872,7 @@ class EvalReport:
 def model_class_names(model: nn.Module, entry: ZooEntry | None) -> list[str] | None:
     """Class names a model carries (a trained folder's ``label_names``), else its zoo entry's, else ``None``."""
     k = int(unwrap_model(model).num_classes)
-    names = (getattr(unwrap_model(model), "pretrained_cfg", None) or {}).get("label_names")
+    names = getattr(unwrap_model(model), "label_names", None)
     if names and len(names) == k:
         return list(names)
     dataset = _entry_dataset(entry)
@@ -864,8 +883,8 @@ def model_class_names(model: nn.Module, entry: ZooEntry | None) -> list[str] | N
 
 
 def is_multi_label(model: nn.Module) -> bool:
-    """Whether a model was trained multi-label (its ``pretrained_cfg`` says so)."""
-    return bool((getattr(unwrap_model(model), "pretrained_cfg", None) or {}).get("multi_label", False))
+    """Whether a model was trained multi-label (``model.multi_label``, from its saved ``config.json``)."""
+    return bool(getattr(unwrap_model(model), "multi_label", False))
 
 
 def run_evaluation(cfg: EvalConfig) -> EvalReport:
@@ -878,7 +897,7 @@ def run_evaluation(cfg: EvalConfig) -> EvalReport:
 
 
 def _run_evaluation(cfg: EvalConfig, info: DistInfo) -> EvalReport:
-    entry = get_zoo_entry(cfg.model)
+    entry = lookup_entry(cfg.model)
     if cfg.pretrained is True and entry is None:
         raise ValueError(f"{cfg.model!r} is an architecture without zoo weights: pass --pretrained PATH")
     model = create_model(cfg.model, pretrained=cfg.pretrained)
@@ -942,9 +961,7 @@ def _run_evaluation(cfg: EvalConfig, info: DistInfo) -> EvalReport:
     if cfg.out is not None:
         result.save(cfg.out, class_names=names)
     metrics = getattr(entry, "metrics", None) if entry is not None else None
-    published = {
-        key: getattr(metrics, key, None) for key in ("top1", "top5", "reference_top1", "reference_top5")
-    }
+    published = {key: getattr(metrics, key, None) for key in ("top1", "top5", "reference_top1", "reference_top5")}
     trained_here = not isinstance(cfg.pretrained, bool)
     comparable = (
         entry is not None

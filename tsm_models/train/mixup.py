@@ -91,7 +91,9 @@ class VideoMixup:
             raise ValueError(f"mixup/cutmix needs an even batch size (timm pairs clip i with B-1-i), got {b}")
         if self.multi_label:
             if target.ndim != 2 or target.shape != (b, self.num_classes):
-                raise ValueError(f"multi-label targets must be (B, K) = ({b}, {self.num_classes}), got {tuple(target.shape)}")
+                raise ValueError(
+                    f"multi-label targets must be (B, K) = ({b}, {self.num_classes}), got {tuple(target.shape)}"
+                )
         elif target.ndim != 1 or target.shape[0] != b:
             raise ValueError(f"targets must be class indices (B,) = ({b},), got {tuple(target.shape)}")
         frames = video.reshape(b, -1, *video.shape[-2:])  # (B, T*C, H, W): one box and lam for all frames
