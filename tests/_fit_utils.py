@@ -86,18 +86,13 @@ def run_cli(*args: str, timeout: float = 600, **env: str) -> subprocess.Complete
     )
 
 
-COLOURS = ((230, 40, 40), (40, 220, 40), (50, 80, 240))  # red, green, blue: the classes of the multi-label toy task
-
-
 def colour_frames(labels: tuple[int, ...], rng: np.random.Generator, num_frames: int = 4, size: int = 32):
-    """``(T, H, W, 3)`` uint8: one square of each class colour in ``labels`` (in a random free quadrant)."""
-    frames = rng.integers(0, 40, size=(num_frames, size, size, 3)).astype(np.uint8)
-    half = size // 2
-    quadrants = rng.permutation(4)
-    for q, label in zip(quadrants, labels, strict=False):
-        top, left = (q // 2) * half + int(rng.integers(0, 4)), (q % 2) * half + int(rng.integers(0, 4))
-        frames[:, top : top + 10, left : left + 10] = COLOURS[label]
-    return frames
+    """``(T, H, W, 3)`` uint8 noise whose colour channel ``k`` is lit for each class ``k`` in ``labels``
+    (class 0 red, 1 green, 2 blue: a video of classes 0 and 2 is magenta)."""
+    frames = rng.integers(0, 60, size=(num_frames, size, size, 3))
+    for label in labels:
+        frames[..., label] += 140
+    return frames.astype(np.uint8)
 
 
 def write_multilabel_lists(root: Path, num_train: int = 48, num_val: int = 21, seed: int = 0) -> tuple[Path, Path]:

@@ -91,12 +91,12 @@ def test_multilabel_lists_are_parsed(colour_lists: tuple[Path, Path], tmp_path: 
         read_annotation_file(frames, multi_label=True, num_classes=3)
 
 
-def _fit(train: Path, val: Path, out: Path, multi_label: bool) -> Path:
+def _fit(train: Path, val: Path, prefix: Path, out: Path, multi_label: bool) -> Path:
     from tsm_models.train.fit import TrainConfig, fit
 
     cfg = TrainConfig(
-        data=train, val_data=val, model="tsm_r18", out=out, pretrained=False, num_classes=3, multi_label=multi_label,
-        num_segments=4, short_side=32, crop_size=32, epochs=6, batch_size=8, lr=0.1, recipe="finetune",
+        data=train, val_data=val, data_prefix=prefix, model="tsm_r18", out=out, pretrained=False, num_classes=3,
+        multi_label=multi_label, num_segments=4, short_side=32, crop_size=32, epochs=4, batch_size=8, lr=0.02, recipe="finetune",
         flip=False, workers=0, progress=False, device="cpu", curves=False,
     )  # fmt: skip
     return fit(cfg).pretrained
@@ -106,21 +106,25 @@ def _fit(train: Path, val: Path, out: Path, multi_label: bool) -> Path:
 def test_a_multilabel_model_learns_what_a_single_label_one_cannot(
     colour_lists: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """Videos show 1-3 colours; only the multi-label (BCE, sigmoid) model can name every colour of a video."""
+    """Videos light 1-3 colour channels (one class each); only the multi-label model (BCE, sigmoid) can name every
+    class of a video: a softmax over classes names one."""
     import tsm_models
     from tsm_models.data.dataset import VideoDataset, read_annotation_file
+    from tsm_models.models import ClipProtocol
 
     train, val = colour_lists
     single_train = tmp_path / "single.txt"  # the same videos, each with its first label only
     single_train.write_text("".join(" ".join(line.split()[:2]) + "\n" for line in train.read_text().splitlines()))
     single_val = tmp_path / "single_val.txt"
     single_val.write_text("".join(" ".join(line.split()[:2]) + "\n" for line in val.read_text().splitlines()))
-    multi = tsm_models.from_pretrained(_fit(train, val, tmp_path / "multi", multi_label=True))
-    single = tsm_models.from_pretrained(_fit(single_train, single_val, tmp_path / "single", multi_label=False))
+    multi = tsm_models.from_pretrained(_fit(train, val, train.parent, tmp_path / "multi", multi_label=True))
+    single = tsm_models.from_pretrained(
+        _fit(single_train, single_val, train.parent, tmp_path / "single", multi_label=False)
+    )
     assert multi.multi_label is True and single.multi_label is False
 
     records = read_annotation_file(val, data_prefix=val.parent, multi_label=True, num_classes=3)
-    protocol = tsm_models.ClipProtocol(num_frames=4, resize_short=32, crop_size=32, input_format="video")
+    protocol = ClipProtocol(num_frames=4, resize_short=32, crop_size=32, input_format="video")
     dataset = VideoDataset(records, protocol, num_classes=3, multi_label=True)
     videos = torch.stack([dataset[i][0] for i in range(len(dataset))]).flatten(0, 1)
     targets = torch.stack([dataset[i][1] for i in range(len(dataset))])
@@ -134,4 +138,4 @@ def test_a_multilabel_model_learns_what_a_single_label_one_cannot(
     one_label = (targets.sum(1) == 1).float().mean().item()  # 3 of the 7 colour subsets
     assert single_acc <= one_label + 1e-6 < 0.5
     assert multi_acc >= 0.8, (multi_acc, multi_probs)
-    assert mean_average_precision(multi_probs, targets) > mean_average_precision(single_probs, targets)
+    assert mean_average_precision(multi_probs, targets) >= 0.95

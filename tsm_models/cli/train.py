@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -169,6 +170,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _is_main() -> bool:
-    import os
-
-    return os.environ.get("RANK", "0") == "0"
+    return os.environ.get("RANK", "0") == "0"  # the process group is gone after fit(): torchrun's variable

@@ -21,6 +21,7 @@ import re
 
 import numpy as np
 import torch
+from torchvision.transforms import v2
 
 __all__ = ["ClipRandAugment", "parse_randaugment"]
 
@@ -53,8 +54,6 @@ class ClipRandAugment:
     """
 
     def __init__(self, magnitude: int = 9, num_ops: int = 2) -> None:
-        from torchvision.transforms import v2
-
         self.magnitude = int(magnitude)
         self.num_ops = int(num_ops)
         self._aug = v2.RandAugment(num_ops=self.num_ops, magnitude=self.magnitude)

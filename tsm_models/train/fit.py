@@ -751,7 +751,7 @@ def _fit(cfg: TrainConfig, info: DistInfo) -> FitResult:
             )
             value = float(result.metrics[metric])
             message += f", val {metric} {value:.4f}"
-            if value > best:
+            if value >= best:  # ties: the later epoch
                 best, best_epoch, improved = value, epoch + 1, True
         _logger.info("%s", message)
         extra = dict(extra_base, best=best, best_epoch=best_epoch)

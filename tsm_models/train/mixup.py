@@ -16,6 +16,7 @@ label was swapped when it was mirrored enters the mix with the swapped label (th
 from __future__ import annotations
 
 import torch
+from timm.data import Mixup
 
 __all__ = ["VideoMixup"]
 
@@ -48,8 +49,6 @@ class VideoMixup:
         multi_label: bool = False,
         mode: str = "batch",
     ) -> None:
-        from timm.data import Mixup
-
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
         if mixup_alpha < 0 or cutmix_alpha < 0 or (mixup_alpha == 0 and cutmix_alpha == 0):
