@@ -96,8 +96,8 @@ def _fit(train: Path, val: Path, prefix: Path, out: Path, multi_label: bool) -> 
 
     cfg = TrainConfig(
         data=train, val_data=val, data_prefix=prefix, model="tsm_r18", out=out, pretrained=False, num_classes=3,
-        multi_label=multi_label, num_segments=4, short_side=32, crop_size=32, epochs=4, batch_size=8, lr=0.02, recipe="finetune",
-        flip=False, workers=0, progress=False, device="cpu", curves=False,
+        multi_label=multi_label, num_segments=4, short_side=32, crop_size=32, epochs=4, batch_size=8, lr=0.02,
+        recipe="finetune", flip=False, workers=0, progress=False, device="cpu", curves=False,
     )  # fmt: skip
     return fit(cfg).pretrained
 
