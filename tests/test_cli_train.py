@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -125,41 +126,46 @@ def test_resume_after_kill_matches_an_uninterrupted_run(data: Path, tmp_path: Pa
     assert resumed_losses == losses
 
 
-def _one_error_line(proc: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
-    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+def _one_error_line(caplog: pytest.LogCaptureFixture, argv: list[str], *fragments: str) -> str:
+    """``tsm-models ARGV`` in this process: exit status 2 and exactly one ERROR record holding ``fragments``."""
+    from tsm_models.cli import main
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(argv) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "\n" not in errors[0], errors
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
     return errors[0]
 
 
-def test_bad_input_gives_one_clear_line(data: Path, tmp_path: Path) -> None:
+def test_bad_input_gives_one_clear_line(data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     one = tmp_path / "one" / "train" / "only"
     one.mkdir(parents=True)
     (one / "a.mp4").write_bytes((data / "train" / "moving left" / "0.mp4").read_bytes())
-    _one_error_line(run_cli("train", str(tmp_path / "one"), "--out", str(tmp_path / "o1"), *TINY),
-                    "1 class", "at least 2 classes")  # fmt: skip
+    out = ["--out", str(tmp_path / "out"), *TINY]
+    _one_error_line(caplog, ["train", str(tmp_path / "one"), *out], "1 class", "at least 2 classes")
 
     video = tmp_path / "clip.mp4"  # list paths have no spaces
     video.write_bytes((data / "train" / "moving left" / "0.mp4").read_bytes())
     beyond = tmp_path / "beyond.txt"
     beyond.write_text(f"{video} 0\n{video} 1\n{video} 5\n")
-    _one_error_line(run_cli("train", str(beyond), "--num-classes", "3", "--out", str(tmp_path / "o2"), *TINY),
-                    "beyond.txt:3", "label 5", "3 classes")  # fmt: skip
+    _one_error_line(caplog, ["train", str(beyond), "--num-classes", "3", *out], "beyond.txt:3", "label 5", "3 classes")
+    beyond.write_text(f"{video} 0\n{video} 1\n")
+    _one_error_line(caplog, ["train", str(beyond), "--labels", str(beyond), "--num-classes", "3", *out],
+                    "--num-classes 3", "2 classes")  # fmt: skip
 
     multi = tmp_path / "multi.txt"
     multi.write_text(f"{video} 0\n{video} 0 1\n")
-    _one_error_line(run_cli("train", str(multi), "--out", str(tmp_path / "o3"), *TINY), "multi.txt:2", "--multi-label")
+    _one_error_line(caplog, ["train", str(multi), *out], "multi.txt:2", "--multi-label")
 
     from tsm_models.train.state import save_train_state
 
     other = tmp_path / "other.pt"
     save_train_state(other, model=torch.nn.Linear(2, 2), epoch=1, model_name="tsm_r50", num_classes=400,
                      classes=[str(i) for i in range(400)], multi_label=False)  # fmt: skip
-    _one_error_line(
-        run_cli("train", str(data), "--out", str(tmp_path / "o4"), "--resume", str(other), *TINY),
-        "other.pt",
-        "tsm_r50 with 400 classes",
-        "not of tsm_r18 with 2 classes",
-    )
+    _one_error_line(caplog, ["train", str(data), "--resume", str(other), *out], "other.pt", "tsm_r50 with 400 classes",
+                    "not of tsm_r18 with 2 classes")  # fmt: skip
+    torch.save({"weights": torch.zeros(1)}, other)
+    _one_error_line(caplog, ["train", str(data), "--resume", str(other), *out], "not a training checkpoint")
