@@ -139,3 +139,11 @@ def test_a_multilabel_model_learns_what_a_single_label_one_cannot(
     assert single_acc <= one_label + 1e-6 < 0.5
     assert multi_acc >= 0.8, (multi_acc, multi_probs)
     assert mean_average_precision(multi_probs, targets) >= 0.95
+    # predict: independent sigmoid probabilities, named with the classes of the list
+    two = next(i for i, r in enumerate(records) if len(r.label) == 2)
+    top = tsm_models.VideoClassifier(multi, protocol=protocol).predict_many([records[two].path], topk=3)
+    (prediction,) = list(top)
+    assert prediction.ok, prediction.error
+    probs = dict(prediction.topk)
+    assert set(probs) == {"0", "1", "2"} and sum(probs.values()) > 1.5  # two classes near 1: not a softmax
+    assert {int(name) for name, p in probs.items() if p >= 0.5} == set(records[two].label)
