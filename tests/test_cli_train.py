@@ -58,6 +58,8 @@ def test_train_two_epochs_writes_a_folder_predict_takes(
 
     model = tsm_models.from_pretrained(folder)
     assert model.num_classes == 2 and model.label_names == ["moving left", "moving right"]
+    # the folder keeps the protocol it was validated with (predict and evaluate use it, not 256 px / 224 crops)
+    assert config["tsm_models"]["protocol"]["crop_size"] == 32 and model.clip_protocol.num_frames == 4
 
     video = data / "val" / "moving left" / "0.mp4"
     pred = run_cli("predict", str(video), "-m", "tsm_r18", "--pretrained", str(folder), "--json", "--device", "cpu")

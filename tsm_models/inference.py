@@ -97,7 +97,9 @@ class VideoClassifier:
     ) -> None:
         self.entry: ZooEntry | None = getattr(model, "zoo_entry", None)
         if protocol is None:
-            if self.entry is not None:
+            if getattr(model, "clip_protocol", None) is not None:  # a trained folder's own test protocol
+                protocol = model.clip_protocol
+            elif self.entry is not None:
                 protocol = self.entry.protocol
             else:
                 protocol = ClipProtocol(num_frames=int(getattr(model, "num_segments", 8)))

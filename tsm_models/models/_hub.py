@@ -10,6 +10,7 @@ model as an argument and import nothing above this module's layer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -75,6 +76,9 @@ def model_config(model: nn.Module) -> dict[str, Any]:
         config["label_names"] = list(names)
     if getattr(model, "multi_label", False):
         config["multi_label"] = True  # independent sigmoid probabilities (trained with BCE)
+    protocol = getattr(model, "clip_protocol", None)
+    if protocol is not None:  # the test protocol of a trained model (frames, resize, crop, views)
+        config["tsm_models"]["protocol"] = dataclasses.asdict(protocol)
     return config
 
 

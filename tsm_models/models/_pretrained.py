@@ -20,6 +20,7 @@ converted tensors are both cached and loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -35,7 +36,7 @@ from .checkpoint import Checkpoint, read_checkpoint
 from .convert import check_config_text, check_state_dict, rename_state_dict
 from .shift import adapt_2d_state_dict
 from .tsm import TSMConfig
-from .zoo import ZooEntry
+from .zoo import ClipProtocol, ZooEntry
 
 __all__ = ["convert_checkpoint", "load_checkpoint_into", "load_imagenet", "load_pretrained", "resolve_pretrained"]
 
@@ -236,12 +237,17 @@ def load_imagenet(model: nn.Module) -> None:
 
 
 def _take_config_labels(model: nn.Module, config: dict[str, Any]) -> None:
-    """A saved folder's class names and multi-label flag (``config.json``) go with its weights."""
+    """A saved folder's class names, multi-label flag and test protocol (``config.json``) go with its weights."""
     names = config.get("label_names") if config else None
     if isinstance(names, list) and len(names) == getattr(model, "num_classes", -1):
         model.label_names = [str(n) for n in names]
     if config and config.get("multi_label"):
         model.multi_label = True
+    protocol = (config.get("tsm_models") or {}).get("protocol") if config else None
+    if isinstance(protocol, dict):
+        fields = {f.name for f in dataclasses.fields(ClipProtocol)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in protocol.items() if k in fields}
+        model.clip_protocol = ClipProtocol(**values)
 
 
 def load_pretrained(

@@ -374,8 +374,15 @@ def _check_labels(split: _Split, num_classes: int) -> None:
             )
 
 
-def _protocol(cfg: TrainConfig, entry: ZooEntry | None, num_segments: int) -> ClipProtocol:
-    protocol = entry.protocol if entry is not None else ClipProtocol(num_frames=num_segments, input_format="video")
+def _protocol(
+    cfg: TrainConfig, entry: ZooEntry | None, num_segments: int, saved: ClipProtocol | None = None
+) -> ClipProtocol:
+    if saved is not None:
+        protocol = saved
+    elif entry is not None:
+        protocol = entry.protocol
+    else:
+        protocol = ClipProtocol(num_frames=num_segments, input_format="video")
     changes: dict[str, Any] = {}
     if cfg.short_side:
         changes["resize_short"] = cfg.short_side
@@ -620,8 +627,8 @@ def _fit(cfg: TrainConfig, info: DistInfo) -> FitResult:
             "process(es); lower --batch-size"
         )
     val_loader = None
+    val_protocol = _single_view(protocol) if cfg.val_views == "single" else protocol
     if val_split is not None:
-        val_protocol = _single_view(protocol) if cfg.val_views == "single" else protocol
         val_set = VideoDataset(
             val_split.records, val_protocol, class_names=classes, num_classes=num_classes, multi_label=cfg.multi_label
         )
@@ -777,6 +784,7 @@ def _fit(cfg: TrainConfig, info: DistInfo) -> FitResult:
     if info.is_main:
         net.label_names = list(classes)  # config.json "label_names": predict prints them
         net.multi_label = cfg.multi_label  # config.json "multi_label": sigmoid probabilities at inference
+        net.clip_protocol = val_protocol  # config.json: predict / evaluate see clips as validation did
         folder = save_pretrained(net, cfg.out / PRETRAINED_DIR)
         if cfg.curves:
             plot_curves(cfg.out / "log.jsonl", cfg.out / "curves.png")
@@ -909,8 +917,9 @@ def _run_evaluation(cfg: EvalConfig, info: DistInfo) -> EvalReport:
     if names is not None and len(names) != k:
         raise ValueError(f"{len(names)} class names for a model with {k} outputs")
     num_segments = int(getattr(model, "num_segments", None) or model.tsm_config.num_segments)
+    saved = getattr(model, "clip_protocol", None)  # a folder trained here knows how it was validated
     protocol = _protocol(TrainConfig(cfg.data, cfg.model, Path("."), short_side=cfg.short_side,
-                                     crop_size=cfg.crop_size), entry, num_segments)  # fmt: skip
+                                     crop_size=cfg.crop_size), entry, num_segments, saved)  # fmt: skip
     if cfg.views == "single":
         protocol = _single_view(protocol)
     if cfg.data.is_file():
