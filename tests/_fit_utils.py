@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRA = Path("/work/venvs/trainer-extra")  # matplotlib + tensorboard for the optional-extra tests, when present
 
 # flags for tiny runs: an R18 TSM on 4 frames of 32 px, no pretrained weights, no worker processes
 TINY = ["-m", "tsm_r18", "--no-pretrained", "--num-segments", "4", "--short-side", "32", "--crop-size", "32",
@@ -68,8 +67,6 @@ def write_motion_folders(root: Path, per_class: int = 4, val_per_class: int = 2,
 def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     paths = [str(ROOT), env.get("PYTHONPATH", "")]
-    if EXTRA.is_dir():
-        paths.append(str(EXTRA))
     env.update(PYTHONPATH=os.pathsep.join(p for p in paths if p), OMP_NUM_THREADS="1", **extra)
     return env
 
