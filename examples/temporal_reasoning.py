@@ -13,6 +13,11 @@ and prints one JSON line ``{"tsm_acc": ..., "tsn_acc": ...}`` (validation accura
 TSN near chance (0.5). A few minutes on 2 CPU cores; ``--quick`` runs a seconds-long smoke version.
 
     python examples/temporal_reasoning.py [--seed 0] [--quick]
+
+``--write-dataset DIR`` instead writes the videos as MP4 files in a folder per class (``DIR/train/moving left/``,
+``DIR/train/moving right/``, ``DIR/val/...``; needs PyAV) for ``tsm-models train`` (see docs/training.md)::
+
+    python examples/temporal_reasoning.py --write-dataset data/motion
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 import torch
 from timm.models.resnet import BasicBlock
@@ -60,6 +66,39 @@ def make_motion_dataset(
             c = int(cols[i, j])
             videos[i, j, :, r : r + square, c : c + square] += colour[i, :, None, None]
     return videos, labels
+
+
+CLASS_NAMES = ("moving left", "moving right")  # label 0, label 1
+
+
+def write_dataset(root: Path, args: argparse.Namespace) -> dict[str, int]:
+    """Encode ``train_size`` + ``val_size`` motion videos as ``root/{train,val}/<class>/<i>.mp4`` (H.264, lossless-ish).
+
+    The class folder names make the left/right swap of ``tsm-models train``'s flips correct: a mirrored
+    "moving left" clip is a "moving right" one.
+    """
+    import av
+
+    counts = {}
+    for split, n, offset in (("train", args.train_size, 1), ("val", args.val_size, 0)):
+        g = torch.Generator().manual_seed(args.seed * 1000 + offset + 10_000 * (split == "train"))
+        videos, labels = make_motion_dataset(n, args.frames, args.size, generator=g)
+        frames = (videos.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).numpy()  # (N, T, H, W, 3)
+        for i in range(n):
+            path = root / split / CLASS_NAMES[int(labels[i])] / f"{i:04d}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with av.open(str(path), "w") as container:
+                stream = container.add_stream("libx264", rate=8)
+                stream.width = stream.height = args.size
+                stream.pix_fmt = "yuv444p"
+                stream.options = {"crf": "0"}
+                for frame in frames[i]:
+                    for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                        container.mux(packet)
+                for packet in stream.encode():
+                    container.mux(packet)
+        counts[split] = n
+    return counts
 
 
 def small_tsm(num_segments: int, shift: bool = True) -> nn.Module:
@@ -114,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds; accuracy not meaningful)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each epoch to stderr")
+    parser.add_argument("--write-dataset", type=Path, metavar="DIR", help="write the videos as MP4 folders and exit")
     args = parser.parse_args(argv)
     if args.quick:
         args.train_size, args.val_size, args.epochs = 64, 32, 1
@@ -121,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
+    if args.write_dataset is not None:
+        counts = write_dataset(args.write_dataset, args)
+        sys.stdout.write(json.dumps({"dataset": str(args.write_dataset), **counts}) + "\n")
+        return 0
     start = time.perf_counter()
     val = make_motion_dataset(args.val_size, args.frames, args.size, generator=torch.Generator().manual_seed(args.seed))
     tsm_acc = train_and_evaluate(True, val, args)

@@ -76,7 +76,8 @@ def test_two_gloo_processes_match_one(tmp_path: Path) -> None:
         torch.testing.assert_close(torch.tensor(r["scores"]), torch.tensor(one["scores"]), atol=1e-4, rtol=1e-4)
         assert r["metrics"] == pytest.approx(one["metrics"])
     logs = [json.loads(line) for line in (tmp_path / "log_2.jsonl").read_text().splitlines()]
-    assert [rec["mode"] for rec in logs] == ["train_epoch", "train_epoch", "val"]
+    # one "train" record at each epoch's last step (log_interval 50 > 2 steps), then the epoch's summary
+    assert [rec["mode"] for rec in logs] == ["train", "train_epoch", "train", "train_epoch", "val"]
 
 
 def test_single_process_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

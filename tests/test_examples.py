@@ -93,8 +93,10 @@ def test_finetune_folder_of_videos_and_resume(tmp_path: Path, capsys: pytest.Cap
     assert ckpt["model"]["fc.weight"].shape == (2, 2048)
     assert example.main([*common, "--epochs", "2", "--resume", "auto"]) == 0
     capsys.readouterr()
-    epochs = [json.loads(line).get("epoch") for line in (work / "log.jsonl").read_text().splitlines()]
-    assert [e for e in epochs if e is not None] == [0, 0, 1, 1]  # train_epoch + val per epoch, resumed at 1
+    records = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
+    epochs = [r["epoch"] for r in records if r["mode"] in ("train_epoch", "val")]
+    assert epochs == [0, 0, 1, 1]  # train_epoch + val per epoch, resumed at 1
+    assert records[-1]["mode"] == "done" and records[-1]["pretrained"] == str(work / "model")
     assert torch.load(work / "last.pt", weights_only=True)["epoch"] == 2
     for name in ("metrics.json", "per_class_accuracy.csv", "confusion_matrix.csv", "best.pt"):
         assert (work / name).is_file(), name

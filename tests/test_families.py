@@ -100,7 +100,9 @@ def test_mmaction2_mobilenetv2_parity(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["embedded_gaussian", "gaussian", "dot_product"])
 def test_mmaction2_non_local_parity(tmp_path: Path, mode: str) -> None:
     sd, video = _case(f"mma_nl_{mode}", resnet50_tsm_nl_forward, 8, mode)
-    config = f"model = dict(backbone=dict(type='ResNetTSM', depth=50, non_local_cfg=dict(sub_sample=True, mode='{mode}')))"
+    config = (
+        f"model = dict(backbone=dict(type='ResNetTSM', depth=50, non_local_cfg=dict(sub_sample=True, mode='{mode}')))"
+    )
     path = _mma_file(tmp_path, sd, f"nl_{mode}", config)
     # the mode name, and MMAction2's placement tuple (embedded gaussian, mmcv's default)
     non_local = NL_STAGES if mode == "embedded_gaussian" else mode
@@ -141,7 +143,9 @@ def test_original_tsn_mobilenetv2_parity_legacy_file(tmp_path: Path) -> None:
     # the fc stored as base_model.classifier (renamed to new_fc by the original test_models.py) loads too
     renamed = {k.replace("module.new_fc.", "module.base_model.classifier."): v for k, v in sd.items()}
     save_checkpoint(original_checkpoint(renamed, "mobilenetv2"), str(path), legacy=True)
-    _check_parity(tsm_models.create_model("tsm_mobilenetv2", num_classes=400, pretrained=path), tsn_mobilenetv2_forward, sd, video)
+    _check_parity(
+        tsm_models.create_model("tsm_mobilenetv2", num_classes=400, pretrained=path), tsn_mobilenetv2_forward, sd, video
+    )
 
 
 def test_original_tsn_resnet50_non_local_parity_legacy_file(tmp_path: Path) -> None:
@@ -159,9 +163,7 @@ def test_online_demo_parity_offline_and_streamed(tmp_path: Path) -> None:
     path = tmp_path / "mobilenetv2_jester_online.pth.tar"
     save_checkpoint(sd, str(path), legacy=True)
     assert detect_layout(sd) == "tsm_online"
-    model = tsm_models.create_model(
-        "tsm_mobilenetv2", num_classes=27, shift_direction="online", pretrained=path
-    ).eval()
+    model = tsm_models.create_model("tsm_mobilenetv2", num_classes=27, shift_direction="online", pretrained=path).eval()
     # offline clip forward == mean of the demo's per-frame outputs (buffers zero before the first frame)
     _check_parity(model, online_demo_clip_forward, sd, video)
     per_frame = _reference(lambda w, v: online_demo_loop(w, v), sd, video, torch.float32)
@@ -194,12 +196,16 @@ def test_wrong_family_mode_and_direction_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="build the model with non_local='gaussian'"):
         tsm_models.create_model("tsm_r50", num_classes=400, pretrained=gauss)
     sd_e, _ = _case("mma_nl_embedded_gaussian", resnet50_tsm_nl_forward, 8, "embedded_gaussian")
-    wrong_cfg = _mma_file(tmp_path, sd_e, "eg", "backbone=dict(type='ResNetTSM', non_local_cfg=dict(mode='dot_product'))")
+    wrong_cfg = _mma_file(
+        tmp_path, sd_e, "eg", "backbone=dict(type='ResNetTSM', non_local_cfg=dict(mode='dot_product'))"
+    )
     with pytest.raises(ValueError, match="non_local='dot_product'"):  # same tensors; the config text tells
         tsm_models.create_model("tsm_r50", non_local="embedded_gaussian", num_classes=400, pretrained=wrong_cfg)
     sd_plain, _ = _case("mma_r50", resnet50_tsm_nl_forward, 8, None)
     with pytest.raises(ValueError, match="the checkpoint has none"):
-        tsm_models.create_model("tsm_r50", non_local="gaussian", num_classes=400, pretrained=_mma_file(tmp_path, sd_plain, "r50"))
+        tsm_models.create_model(
+            "tsm_r50", non_local="gaussian", num_classes=400, pretrained=_mma_file(tmp_path, sd_plain, "r50")
+        )
     sd_on, _ = _case("online", online_demo_clip_forward)
     online = tmp_path / "mobilenetv2_jester_online.pth.tar"
     save_checkpoint(sd_on, str(online), legacy=True)

@@ -11,11 +11,11 @@ import torch
 from _apps_utils import ZOO_NAME, tiny_model
 from _http_utils import closed_port_url, serve_directory
 from _video_utils import write_video
-from tsm_models.data.video import open_video
 
 from tsm_models.apps.live import LiveStats, Smoother, frame_preprocess, highgui, run_live
 from tsm_models.cli import _shared, main
 from tsm_models.cli.live import default_live_model
+from tsm_models.data.video import open_video
 from tsm_models.inference import VideoClassifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -94,7 +94,9 @@ class VideoClassifier:
             activation ranges; use videos like the ones to classify.
 
     Probabilities: with ``average_clips="score"`` the softmax of the view-averaged logits, with ``"prob"`` the
-    mean of the per-view softmaxes; always over all ``K`` logits, as in MMAction2.
+    mean of the per-view softmaxes; always over all ``K`` logits, as in MMAction2. A multi-label model
+    (``model.multi_label``, trained with ``tsm-models train --multi-label``) gets independent sigmoid
+    probabilities instead (of the averaged logits, or averaged per view with ``"prob"``): they do not sum to 1.
     """
 
     def __init__(
@@ -112,7 +114,9 @@ class VideoClassifier:
     ) -> None:
         self.entry: ZooEntry | None = getattr(model, "zoo_entry", None)
         if protocol is None:
-            if self.entry is not None:
+            if getattr(model, "clip_protocol", None) is not None:  # a trained folder's own test protocol
+                protocol = model.clip_protocol
+            elif self.entry is not None:
                 protocol = self.entry.protocol
             else:
                 protocol = ClipProtocol(num_frames=int(getattr(model, "num_segments", 8)))
@@ -216,8 +220,12 @@ class VideoClassifier:
         """Split per-view logits ``(sum(counts), K)`` into videos of ``counts`` views; each video's class
         probabilities ``(K,)`` (view averaging of the protocol)."""
         mode = self.protocol.average_clips
+        multi_label = getattr(self.model, "multi_label", False)  # independent (sigmoid) probabilities
         out = []
         for chunk in logits.split(list(counts)):
+            if multi_label:
+                out.append(chunk.sigmoid().mean(0) if mode == "prob" else chunk.mean(0).sigmoid())
+                continue
             averaged = average_clips(chunk.unsqueeze(0), mode)[0]
             out.append(averaged if mode == "prob" else averaged.softmax(-1))
         return out

@@ -12,13 +12,42 @@ import os
 import sys
 
 from ..version import __version__
-from . import benchmark, cam, convert, convert_zoo, export, features, info, live, predict, timeline, zoo
+from . import (
+    benchmark,
+    cam,
+    convert,
+    convert_zoo,
+    evaluate,
+    export,
+    features,
+    info,
+    live,
+    predict,
+    timeline,
+    train,
+    zoo,
+)
 from . import list as list_
 
 __all__ = ["build_parser", "main"]
 
 # In help order.
-COMMANDS = (list_, info, zoo, predict, timeline, features, cam, live, convert, convert_zoo, benchmark, export)
+COMMANDS = (
+    list_,
+    info,
+    zoo,
+    predict,
+    timeline,
+    features,
+    cam,
+    live,
+    train,
+    evaluate,
+    convert,
+    convert_zoo,
+    benchmark,
+    export,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

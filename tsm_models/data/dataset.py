@@ -5,6 +5,8 @@ blank lines ignored):
 
 * videos: ``path label`` (e.g. ``abseiling/xyz.mp4 0``);
 * raw frames: ``dir total_frames label`` (e.g. ``abseiling/xyz 300 0``), a folder of ``img_00001.jpg``...
+* multi-label (MMAction2 ``multi_class=True``, ``multi_label=True`` here): ``path label [label ...]`` or
+  ``dir total_frames label [label ...]``; items then carry multi-hot ``(K,)`` float targets.
 
 Relative paths are taken from ``data_prefix`` (default: the list's folder). A folder-per-class tree
 ``root/<class>/<video>`` gives class indices in sorted class-name order.
@@ -53,11 +55,12 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".
 
 @dataclass(frozen=True)
 class VideoRecord:
-    """One video of a dataset: ``path`` (file or frame folder), class ``label``, and for raw frames the
-    ``total_frames`` given by the annotation list (``None``: counted when the video is opened)."""
+    """One video of a dataset: ``path`` (file or frame folder), class ``label`` (a tuple of class indices for
+    a multi-label video), and for raw frames the ``total_frames`` given by the annotation list (``None``:
+    counted when the video is opened)."""
 
     path: str
-    label: int
+    label: int | tuple[int, ...]
     total_frames: int | None = None
 
 
@@ -97,6 +100,7 @@ def read_annotation_file(
     data_prefix: str | os.PathLike[str] | None = None,
     raw_frames: bool | None = None,
     num_classes: int | None = None,
+    multi_label: bool = False,
 ) -> list[VideoRecord]:
     """Parse an MMAction2 annotation list.
 
@@ -106,6 +110,9 @@ def read_annotation_file(
         raw_frames: ``True`` for ``dir total_frames label`` lines, ``False`` for ``path label``; ``None``
             decides from the first line (3 fields = raw frames).
         num_classes: when given, labels must be below it.
+        multi_label: lines may list several labels (``path label [label ...]``, ``dir total_frames label
+            [label ...]``); records then hold label tuples. Raw-frame lines are told apart by their path being a
+            folder (or ``raw_frames=True``).
 
     Returns:
         The records, in file order.
@@ -126,14 +133,23 @@ def read_annotation_file(
                 continue
             where = f"{ann_file}:{lineno}"
             fields = line.split()
+            if multi_label:
+                records.append(_multi_label_record(fields, prefix, raw_frames, num_classes, where, line))
+                continue
             if raw_frames is None:
-                raw_frames = len(fields) == 3
+                raw_frames = len(fields) == 3 and not (prefix / fields[0]).is_file()
             expected = 3 if raw_frames else 2
             if len(fields) != expected:
                 form = "'dir total_frames label'" if raw_frames else "'path label'"
+                several = len(fields) > expected and all(v.isdigit() for v in fields[1:])
+                hint = (
+                    "; it lists several labels: pass --multi-label (multi_label=True) for multi-label data"
+                    if several
+                    else " (paths with spaces are not supported)"
+                )
                 raise ValueError(
                     f"{where}: expected {expected} fields {form} separated by whitespace, got {len(fields)} "
-                    f"in line {line!r} (multi-label lines and paths with spaces are not supported)"
+                    f"in line {line!r}{hint}"
                 )
             label = _parse_int(fields[-1], "label", where, line)
             if num_classes is not None and label >= num_classes:
@@ -147,6 +163,27 @@ def read_annotation_file(
     if not records:
         raise ValueError(f"{ann_file}: no videos listed (expected lines 'path label' or 'dir total_frames label')")
     return records
+
+
+def _multi_label_record(
+    fields: list[str], prefix: Path, raw_frames: bool | None, num_classes: int | None, where: str, line: str
+) -> VideoRecord:
+    path = prefix / fields[0]
+    frames = raw_frames if raw_frames is not None else path.is_dir()
+    first = 2 if frames else 1
+    if len(fields) <= first:
+        form = "'dir total_frames label [label ...]'" if frames else "'path label [label ...]'"
+        raise ValueError(f"{where}: expected {form}, got {len(fields)} fields in line {line!r}")
+    labels = tuple(_parse_int(v, "label", where, line) for v in fields[first:])
+    for label in labels:
+        if num_classes is not None and label >= num_classes:
+            raise ValueError(f"{where}: label {label} is out of range for {num_classes} classes")
+    total = None
+    if frames:
+        total = _parse_int(fields[1], "total_frames", where, line)
+        if total == 0:
+            raise ValueError(f"{where}: total_frames must be >= 1, got 0 in line {line!r}")
+    return VideoRecord(str(path), tuple(sorted(set(labels))), total)
 
 
 def scan_class_folders(
@@ -207,6 +244,8 @@ class VideoDataset(Dataset):
         flip: training flips; ``None`` = the zoo recipe's choice when ``protocol`` is a ZooEntry, else no flips.
         seed: base seed of the per-item randomness.
         class_names: names of the label indices (kept for reports).
+        num_classes: ``K``; default ``len(class_names)``, else ``max label + 1``.
+        multi_label: records hold label tuples; items carry multi-hot float ``(K,)`` targets (needs ``K``).
 
     Raw-frame folders are read with ``protocol.filename_tmpl`` and ``protocol.start_index`` when
     ``protocol.input_format == "rawframes"`` (else the reader tries the common layouts); a record's
@@ -225,9 +264,13 @@ class VideoDataset(Dataset):
         flip: bool | None = None,
         seed: int = 0,
         class_names: Sequence[str] | None = None,
+        num_classes: int | None = None,
+        multi_label: bool = False,
     ) -> None:
         if not records:
             raise ValueError("VideoDataset needs at least one video record")
+        if multi_label and num_classes is None and class_names is None:
+            raise ValueError("a multi-label VideoDataset needs num_classes (or class_names)")
         self.records = list(records)
         self.protocol = protocol.protocol if isinstance(protocol, ZooEntry) else protocol
         if not isinstance(self.protocol, ClipProtocol):
@@ -239,6 +282,10 @@ class VideoDataset(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self.class_names = list(class_names) if class_names is not None else None
+        self.multi_label = bool(multi_label)
+        self._num_classes = int(num_classes) if num_classes is not None else None
+        if not self.multi_label and any(isinstance(r.label, tuple) for r in self.records):
+            raise ValueError("records hold several labels per video: pass multi_label=True")
 
     @classmethod
     def from_annotation_file(
@@ -282,13 +329,15 @@ class VideoDataset(Dataset):
 
     @property
     def num_classes(self) -> int:
-        """Number of class names, else ``max label + 1``."""
+        """``num_classes`` given, else the number of class names, else ``max label + 1``."""
+        if self._num_classes is not None:
+            return self._num_classes
         if self.class_names is not None:
             return len(self.class_names)
-        return max(r.label for r in self.records) + 1
+        return max(max(_as_tuple(r.label)) for r in self.records) + 1
 
     @property
-    def labels(self) -> list[int]:
+    def labels(self) -> list[int] | list[tuple[int, ...]]:
         return [r.label for r in self.records]
 
     def set_epoch(self, epoch: int) -> None:
@@ -304,7 +353,14 @@ class VideoDataset(Dataset):
             return open_video(record.path, p.filename_tmpl, p.start_index)
         return open_video(record.path)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def _target(self, label: int | tuple[int, ...]) -> int | torch.Tensor:
+        if not self.multi_label:
+            return int(label)  # type: ignore[arg-type]
+        target = torch.zeros(self.num_classes, dtype=torch.float32)
+        target[list(_as_tuple(label))] = 1.0
+        return target
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor]:
         record = self.records[index]
         seed_seq = np.random.SeedSequence([self.seed, self.epoch, index])
         np_rng = np.random.default_rng(seed_seq)
@@ -323,10 +379,14 @@ class VideoDataset(Dataset):
             transform = dataclasses.replace(transform, rng=np.random.default_rng(seed_seq.spawn(1)[0]))
         x, label = transform.with_label(frames, record.label)
         if self.train:
-            return x[0], int(label)
+            return x[0], self._target(label)
         t = self.protocol.num_frames
         # (crops, clips * T, 3, S, S) -> (crops * clips, T, 3, S, S), crop-major as in MMAction2
-        return x.reshape(x.shape[0] * (x.shape[1] // t), t, *x.shape[2:]), int(label)
+        return x.reshape(x.shape[0] * (x.shape[1] // t), t, *x.shape[2:]), self._target(label)
+
+
+def _as_tuple(label: int | tuple[int, ...]) -> tuple[int, ...]:
+    return label if isinstance(label, tuple) else (int(label),)
 
 
 def create_loader(

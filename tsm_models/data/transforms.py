@@ -17,7 +17,7 @@ its offsets, ``GroupFullResSample`` takes left/right/center crops at steps of ``
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -326,6 +326,7 @@ def flip_label_map(dataset: str | Sequence[str]) -> dict[int, int]:
 
 
 _CROPS = {"center": 1, "three": 3, "ten": 10, "full_res": 3}
+Label = int | tuple[int, ...] | None
 
 
 @dataclass
@@ -348,8 +349,11 @@ class VideoTransform:
             frames fed unswapped).
         train: training augmentation instead of the test pipeline.
         flip_ratio: probability of flipping a training clip.
-        flip_label_map: label swaps applied by :meth:`with_label` when a clip is flipped.
+        flip_label_map: label swaps applied by :meth:`with_label` when a clip is flipped (to each label of a
+            multi-label tuple).
         scales: ``MultiScaleCrop`` scales (training).
+        randaugment: training only: a clip augmentation ``aug(uint8 clip (T, 3, S, S), rng)`` applied after the
+            crop and flip, e.g. :class:`tsm_models.data.augment.ClipRandAugment` (one draw for every frame).
     """
 
     resize_short: int = 256
@@ -364,6 +368,7 @@ class VideoTransform:
     flip_label_map: dict[int, int] = field(default_factory=dict)
     scales: tuple[float, ...] = _MSC_SCALES
     rng: np.random.Generator | None = field(default=None, repr=False)
+    randaugment: Callable[[torch.Tensor, np.random.Generator], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.crop not in _CROPS:
@@ -390,16 +395,23 @@ class VideoTransform:
     def __call__(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         return self.with_label(frames, None)[0]
 
-    def with_label(self, frames: np.ndarray | torch.Tensor, label: int | None) -> tuple[torch.Tensor, int | None]:
-        """Transform a clip and its label: a flipped training clip gets ``flip_label_map.get(label, label)``."""
+    def with_label(self, frames: np.ndarray | torch.Tensor, label: Label) -> tuple[torch.Tensor, Label]:
+        """Transform a clip and its label: a flipped training clip gets ``flip_label_map.get(label, label)``
+        (each label of a tuple of labels)."""
         x = resize_short(to_clip_tensor(frames), self.resize_short, self.geometry)
         if self.train:
             gen = self.rng if self.rng is not None else np.random.default_rng()
             x = multi_scale_crop(x, self.crop_size, self.scales, rng=gen)
             if self.flip_ratio and gen.random() < self.flip_ratio:
                 x = flip(x)
-                if label is not None:
+                if isinstance(label, tuple):
+                    label = tuple(sorted(self.flip_label_map.get(int(v), int(v)) for v in label))
+                elif label is not None:
                     label = self.flip_label_map.get(int(label), int(label))
+            if self.randaugment is not None:
+                if x.dtype != torch.uint8:
+                    x = x.round().clamp(0, 255).to(torch.uint8)
+                x = self.randaugment(x, gen)
             x = x.unsqueeze(0)
         elif self.crop == "three":
             x = three_crop(x, self.crop_size)

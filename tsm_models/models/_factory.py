@@ -100,6 +100,9 @@ def create_model(model_name: str, pretrained: PretrainedSpec = False, **kwargs: 
             ``shift_direction``, ``shift_every``, ``dropout``), ``num_classes``, ``cache_dir``, or any timm
             argument (``features_only``, ``drop_path_rate``, ...). For checkpoint names, the settings the
             checkpoint needs cannot be changed (``ValueError``); ``num_classes`` can (a new classifier).
+            With ``pretrained`` a folder saved by :func:`~tsm_models.save_pretrained`, its ``config.json``
+            ``model_args`` are the defaults (so ``create_model("tsm_r18", pretrained=trained_folder)`` rebuilds
+            the trained model: its frames per clip and classes).
 
     Returns:
         A TSM taking ``(B, T, 3, H, W)`` video and returning ``(B, num_classes)`` logits (a timm feature
@@ -116,6 +119,10 @@ def create_model(model_name: str, pretrained: PretrainedSpec = False, **kwargs: 
         if not is_model(name):
             raise _unknown(model_name, [*_architectures(), *ZOO, *aliases()])
         model_name = name
+    if isinstance(pretrained, (str, os.PathLike)) and (Path(pretrained) / CONFIG_NAME).is_file():
+        saved = read_config(Path(pretrained)).get("model_args")
+        if isinstance(saved, dict):
+            kwargs = {**saved, **kwargs}
     return timm.create_model(model_name, pretrained=pretrained, **kwargs)
 
 

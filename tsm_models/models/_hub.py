@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -78,6 +79,11 @@ def model_config(model: nn.Module) -> dict[str, Any]:
         names = load_labels(entry.label_set)
     if names is not None:
         config["label_names"] = list(names)
+    if getattr(model, "multi_label", False):
+        config["multi_label"] = True  # independent sigmoid probabilities (trained with BCE)
+    protocol = getattr(model, "clip_protocol", None)
+    if protocol is not None:  # the test protocol of a trained model (frames, resize, crop, views)
+        config["tsm_models"]["protocol"] = dataclasses.asdict(protocol)
     return config
 
 

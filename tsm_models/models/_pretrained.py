@@ -20,6 +20,7 @@ converted tensors are both cached and loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -43,7 +44,7 @@ from .checkpoint import Checkpoint, read_checkpoint
 from .convert import check_config_text, check_direction, check_non_local, check_state_dict, rename_state_dict
 from .shift import adapt_2d_state_dict
 from .tsm import TSMConfig
-from .zoo import ZooEntry
+from .zoo import ClipProtocol, ZooEntry
 
 __all__ = [
     "checkpoint_num_classes",
@@ -300,6 +301,20 @@ def load_imagenet(model: nn.Module) -> None:
     _logger.info("loaded timm ImageNet weights %s (classifier not loaded)", name)
 
 
+def _take_config_labels(model: nn.Module, config: dict[str, Any]) -> None:
+    """A saved folder's class names, multi-label flag and test protocol (``config.json``) go with its weights."""
+    names = config.get("label_names") if config else None
+    if isinstance(names, list) and len(names) == getattr(model, "num_classes", -1):
+        model.label_names = [str(n) for n in names]
+    if config and config.get("multi_label"):
+        model.multi_label = True
+    protocol = (config.get("tsm_models") or {}).get("protocol") if config else None
+    if isinstance(protocol, dict):
+        fields = {f.name for f in dataclasses.fields(ClipProtocol)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in protocol.items() if k in fields}
+        model.clip_protocol = ClipProtocol(**values)
+
+
 def load_pretrained(
     model: nn.Module,
     pretrained: Any,
@@ -324,6 +339,7 @@ def load_pretrained(
         if cfg.get("source") == "hf-hub" and cfg.get("hf_hub_id"):
             ckpt = read_checkpoint(snapshot_folder(cfg["hf_hub_id"]))  # timm.create_model("hf-hub:org/name")
             load_checkpoint_into(model, ckpt, None)
+            _take_config_labels(model, ckpt.config)
         elif cfg.get("source") == "local-dir" and cfg.get("file"):
             load_checkpoint_into(model, read_checkpoint(cfg["file"]), None)  # timm "local-dir:/path"
         elif entry is None:
@@ -342,5 +358,6 @@ def load_pretrained(
         ckpt = pretrained if isinstance(pretrained, Checkpoint) else read_checkpoint(pretrained)
         expected = entry.num_classes if entry is not None and ckpt.layout != "tsm_models" else None
         load_checkpoint_into(model, ckpt, expected)
+        _take_config_labels(model, ckpt.config)
     else:
         raise TypeError(f"pretrained must be False, True, 'imagenet' or a path, got {type(pretrained).__name__}")

@@ -30,7 +30,7 @@ from .shift import SHIFT_DIRECTIONS, SHIFT_PLACES, ShiftDirection, ShiftPlace, s
 from .streaming import StreamingTSM
 
 if TYPE_CHECKING:
-    from .zoo import ZooEntry
+    from .zoo import ClipProtocol, ZooEntry
 
 __all__ = ["TSMConfig", "TSMMixin"]
 
@@ -146,6 +146,8 @@ class TSMMixin:
     zoo_entry: ZooEntry | None = None  # the zoo record of a model built from a zoo name, else None
     base_model: str = ""  # the timm network (with weights tag) the family wraps, e.g. "resnet50.tv_in1k"
     label_names: list[str] | None = None  # class names, when the model was trained on named classes
+    multi_label: bool = False  # trained multi-label (BCE): read the logits through a sigmoid, per class
+    clip_protocol: ClipProtocol | None = None  # the test protocol a trained model was validated with
     in_chans: int
     num_classes: int
 

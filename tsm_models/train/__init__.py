@@ -16,6 +16,7 @@ from .distributed import (
     unwrap_model,
     wrap_ddp,
 )
+from .fit import RECIPES, EvalConfig, FitResult, Recipe, TrainConfig, fit, run_evaluation
 from .loop import EvalResult, JsonLogger, evaluate, train_one_epoch
 from .metrics import (
     classification_report,
@@ -25,6 +26,8 @@ from .metrics import (
     save_confusion_matrix,
     top_k_accuracy,
 )
+from .mixup import VideoMixup
+from .multilabel import average_precision, mean_average_precision, multilabel_report
 from .optim import (
     BASE_BATCH_SIZE,
     BASE_LR,
@@ -42,6 +45,17 @@ from .runtime import AMP_DTYPES, autocast, create_grad_scaler, prepare_model, se
 from .state import get_rng_state, resume_train_state, save_train_state, set_rng_state
 
 __all__ = [
+    "RECIPES",
+    "EvalConfig",
+    "FitResult",
+    "Recipe",
+    "TrainConfig",
+    "VideoMixup",
+    "average_precision",
+    "fit",
+    "mean_average_precision",
+    "multilabel_report",
+    "run_evaluation",
     "AMP_DTYPES",
     "BASE_BATCH_SIZE",
     "BASE_LR",

@@ -174,10 +174,11 @@ def gather_eval(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tenso
 
     Args:
         scores: ``(n_r, K)`` scores of this process's shard, in shard order.
-        labels: ``(n_r,)`` labels.
+        labels: ``(n_r,)`` labels (or ``(n_r, K)`` multi-hot rows).
 
     Returns:
-        ``(N, K)`` scores and ``(N,)`` labels of the whole dataset on CPU, index ``i`` = dataset item ``i``.
+        ``(N, K)`` scores and ``(N,)`` (or ``(N, K)``) labels of the whole dataset on CPU, index ``i`` = dataset
+        item ``i``.
     """
     world = get_world_size()
     if world == 1:
@@ -187,7 +188,7 @@ def gather_eval(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tenso
     total = sum(p[0].shape[0] for p in parts if p is not None)
     k = scores.shape[1]
     all_scores = torch.empty(total, k, dtype=scores.dtype)
-    all_labels = torch.empty(total, dtype=labels.dtype)
+    all_labels = torch.empty(total, *labels.shape[1:], dtype=labels.dtype)
     for r, part in enumerate(parts):
         assert part is not None
         all_scores[r::world] = part[0]

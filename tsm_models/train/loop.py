@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from .._io import atomic_write
 from ..inference import average_clips
 from .distributed import all_reduce_mean, gather_eval, get_world_size, is_main_process
 from .metrics import classification_report, confusion_matrix, per_class_accuracy, save_confusion_matrix
+from .multilabel import multilabel_report, per_class_average_precision
 from .optim import GRAD_CLIP_NORM, freeze_bn
 from .runtime import autocast, to_channels_last
 
@@ -114,8 +115,11 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
     grad_clip_norm: float | None = GRAD_CLIP_NORM,
     partial_bn: bool = False,
+    frozen_bn: bool = False,
     channels_last: bool = False,
     label_smoothing: float = 0.0,
+    mixup: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    multi_label: bool = False,
     logger: JsonLogger | None = None,
     log_interval: int = 50,
     progress: bool = True,
@@ -133,21 +137,28 @@ def train_one_epoch(
         scaler: :func:`create_grad_scaler` result for fp16.
         grad_clip_norm: clip the global gradient 2-norm (MMAction2 TSM: 20); ``None`` = no clipping.
         partial_bn: freeze every BN layer but the first (TSM's partial BN) after ``model.train()``.
+        frozen_bn: freeze every BN layer (running statistics, no affine updates).
         channels_last: feed channels-last frames (with a channels-last model).
-        label_smoothing: cross-entropy label smoothing (0 in the MMAction2 recipe).
-        logger: JSON-lines logger; gets one ``{"mode": "train", ...}`` record every ``log_interval`` steps.
+        label_smoothing: cross-entropy label smoothing (0 in the MMAction2 recipe; with ``mixup`` the mixer
+            smooths the targets instead).
+        mixup: a batch mixer ``(video, labels) -> (video, soft targets (B, K))``, e.g.
+            :class:`tsm_models.train.mixup.VideoMixup`; the loss is then cross-entropy with soft targets.
+        multi_label: labels are multi-hot ``(B, K)`` float rows; the loss is BCE with logits.
+        logger: JSON-lines logger; gets one ``{"mode": "train", ...}`` record every ``log_interval`` steps and
+            at the last step of the epoch.
         log_interval: steps between log records.
         progress: show a tqdm bar (rank 0 only).
 
     Returns:
         ``{"loss": mean loss, "top1": training accuracy, "lr": last lr, "clips": clips seen (all ranks),
-        "time": seconds}``; loss and accuracy are averaged over steps and processes.
+        "time": seconds}``; loss and accuracy are averaged over steps and processes. With mixed targets
+        ``top1`` counts the class with the largest target weight; multi-label runs report no ``top1``.
     """
     device = torch.device(device)
     model.train()
     _check_labels(model, loader)
-    if partial_bn:
-        freeze_bn(model, keep_first=True)
+    if partial_bn or frozen_bn:
+        freeze_bn(model, keep_first=not frozen_bn)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     hit_sum = torch.zeros((), dtype=torch.float64, device=device)
     count = torch.zeros((), dtype=torch.float64, device=device)
@@ -157,9 +168,18 @@ def train_one_epoch(
     for steps, (video, label) in enumerate(_progress(loader, f"train {epoch}", progress, total), start=1):
         video = _to_device(video, device, channels_last)
         label = label.to(device, non_blocking=True)
+        if mixup is not None:
+            video, target = mixup(video, label)
+        else:
+            target = label
         with autocast(device, amp):
             logits = model(video)
-        loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
+        if multi_label:
+            loss = F.binary_cross_entropy_with_logits(logits.float(), target.float())
+        elif target.ndim == 2:  # soft targets (mixup / cutmix, already smoothed)
+            loss = torch.sum(-target * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+        else:
+            loss = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"epoch {epoch} step {steps}: loss is {loss.item()}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
@@ -179,16 +199,18 @@ def train_one_epoch(
             scheduler.step()
         n = label.shape[0]
         loss_sum += loss.detach().double() * n
-        hit_sum += (logits.detach().argmax(1) == label).sum().double()
+        if not multi_label:
+            hard = label if label.ndim == 1 else label.argmax(1)
+            hit_sum += (logits.detach().argmax(1) == hard).sum().double()
         count += n
-        if logger is not None and log_interval and steps % log_interval == 0:
+        if logger is not None and log_interval and (steps % log_interval == 0 or steps == total):
             logger.log(mode="train", epoch=epoch, step=steps, loss=loss.item(), lr=optimizer.param_groups[0]["lr"])
     totals = torch.stack([loss_sum, hit_sum, count])
     totals = all_reduce_mean(totals)
     n_all = float(totals[2])
     stats = {
         "loss": float(totals[0]) / max(n_all, 1.0),
-        "top1": float(totals[1]) / max(n_all, 1.0),
+        **({} if multi_label else {"top1": float(totals[1]) / max(n_all, 1.0)}),
         "lr": float(optimizer.param_groups[0]["lr"]),
         "clips": round(n_all * get_world_size()),
         "time": time.perf_counter() - start,
@@ -204,28 +226,38 @@ class EvalResult:
 
     ``metrics`` holds ``top1``, ``top5``, ``mean_class_accuracy`` (fractions) and ``num_samples``.
     ``scores`` are averaged logits (``average="score"``) or probabilities (``"prob"``), in dataset order.
+    Multi-label results (``multi_label=True``) have multi-hot ``labels (N, K)`` and the metrics ``mAP``,
+    ``subset_accuracy`` and ``num_samples`` (:mod:`tsm_models.train.multilabel`).
     """
 
     scores: torch.Tensor
     labels: torch.Tensor
     metrics: dict[str, float] = field(default_factory=dict)
+    multi_label: bool = False
 
     @property
     def num_classes(self) -> int:
         return int(self.scores.shape[1])
 
     def confusion_matrix(self) -> np.ndarray:
-        """``(K, K)`` counts, row = true class, column = top-1 prediction."""
+        """``(K, K)`` counts, row = true class, column = top-1 prediction (single-label results)."""
+        if self.multi_label:
+            raise ValueError("a multi-label result has no confusion matrix (see per_class_average_precision)")
         return confusion_matrix(self.scores.argmax(1), self.labels, self.num_classes)
 
     def per_class_accuracy(self) -> np.ndarray:
         """``(K,)`` top-1 recall per class (``nan`` where a class has no video)."""
         return per_class_accuracy(self.scores, self.labels)
 
+    def per_class_average_precision(self) -> np.ndarray:
+        """``(K,)`` average precision per class of a multi-label result (``nan``: no positive video)."""
+        return per_class_average_precision(self.scores, self.labels)
+
     def save(
         self, directory: str | os.PathLike[str], class_names: Sequence[str] | None = None, prefix: str = ""
     ) -> list[Path]:
-        """Write ``metrics.json``, ``per_class_accuracy.csv``, ``confusion_matrix.csv`` and ``.png`` (rank 0 only)."""
+        """Write ``metrics.json``, ``per_class_accuracy.csv``, ``confusion_matrix.csv`` and ``.png`` (rank 0 only);
+        multi-label: ``metrics.json`` and ``per_class_ap.csv``."""
         if not is_main_process():
             return []
         out = Path(directory)
@@ -236,6 +268,8 @@ class EvalResult:
         written = [out / f"{prefix}metrics.json"]
         with atomic_write(written[0], "w") as f:
             f.write(json.dumps(self.metrics, indent=2) + "\n")
+        if self.multi_label:
+            return [*written, self._save_ap(out / f"{prefix}per_class_ap.csv", names)]
         counts = np.bincount(self.labels.numpy(), minlength=self.num_classes)
         acc = self.per_class_accuracy()
         buf = io.StringIO()
@@ -254,6 +288,17 @@ class EvalResult:
         )
         return written
 
+    def _save_ap(self, path: Path, names: list[str]) -> Path:
+        positives = self.labels.sum(0).long().tolist()
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["class_index", "class_name", "num_positives", "average_precision"])
+        for i, (n, c, a) in enumerate(zip(names, positives, self.per_class_average_precision().tolist(), strict=True)):
+            w.writerow([i, n, c, "" if math.isnan(a) else f"{a:.6f}"])
+        with atomic_write(path, "w") as f:
+            f.write(buf.getvalue())
+        return path
+
 
 @torch.inference_mode()
 def evaluate(
@@ -268,6 +313,7 @@ def evaluate(
     logger: JsonLogger | None = None,
     epoch: int | None = None,
     progress: bool = True,
+    multi_label: bool = False,
 ) -> EvalResult:
     """Score every video of ``loader`` and compute MMAction2's metrics, over all processes.
 
@@ -284,6 +330,8 @@ def evaluate(
         logger: gets one ``{"mode": "val", ...}`` record.
         epoch: recorded in the log.
         progress: show a tqdm bar (rank 0 only).
+        multi_label: labels are multi-hot ``(B, K)``; metrics are mAP and subset accuracy of the sigmoid of
+            the averaged logits.
 
     Returns:
         An :class:`EvalResult` with gathered scores (on every rank) and metrics.
@@ -303,13 +351,21 @@ def evaluate(
         b, v = video.shape[:2]
         with autocast(device, amp):
             logits = model(_to_device(video.flatten(0, 1), device, channels_last))
-        scores.append(average_clips(logits.float().unflatten(0, (b, v)), average).cpu())
-        labels.append(label.cpu().long())
+        views = logits.float().unflatten(0, (b, v))
+        if multi_label and average == "prob":  # independent sigmoid probabilities, not a softmax
+            scores.append(views.sigmoid().mean(1).cpu())
+        else:
+            scores.append(average_clips(views, average).cpu())
+        labels.append(label.cpu().float() if multi_label else label.cpu().long())
     if not scores:
         raise ValueError("evaluate: the loader yielded no batches")
     all_scores, all_labels = gather_eval(torch.cat(scores), torch.cat(labels))
-    metrics: dict[str, Any] = classification_report(all_scores, all_labels, topk)
+    if multi_label:
+        probs = all_scores.sigmoid() if average == "score" else all_scores
+        metrics: dict[str, Any] = multilabel_report(probs, all_labels)
+    else:
+        metrics = classification_report(all_scores, all_labels, topk)
     metrics["time"] = time.perf_counter() - start
     if logger is not None:
         logger.log(mode="val", **({"epoch": epoch} if epoch is not None else {}), **metrics)
-    return EvalResult(all_scores, all_labels, metrics)
+    return EvalResult(all_scores, all_labels, metrics, multi_label=multi_label)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,21 @@ def save_train_state(
     return path
 
 
+def _load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        if shapes:
+            k = shapes[0]
+            what = f"{k} is {tuple(state[k].shape)} there, {tuple(own[k].shape)} here"
+        else:
+            what = f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}"
+        raise ValueError(f"{path} holds the weights of another model ({what})")
+    model.load_state_dict(state)
+
+
 def resume_train_state(
     path: str | os.PathLike[str],
     *,
@@ -121,8 +137,12 @@ def resume_train_state(
     scaler: torch.amp.GradScaler | None = None,
     restore_rng: bool = True,
     map_location: str | torch.device = "cpu",
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Restore what :func:`save_train_state` wrote, in place (``torch.load(weights_only=True)``).
+
+    ``check(extra)`` runs before anything is loaded and may raise to refuse the file (e.g. a checkpoint of
+    another model); weights that do not fit ``model`` raise a ``ValueError`` naming the first mismatch.
 
     Returns:
         ``{"epoch": epochs completed, "extra": {...}}``.
@@ -137,7 +157,9 @@ def resume_train_state(
     ckpt = torch_load_safe(path, map_location=map_location)  # ValueError naming the file: truncated, empty, unsafe
     if not isinstance(ckpt, dict) or "model" not in ckpt or "epoch" not in ckpt:
         raise ValueError(f"{path} is not a training checkpoint (expected keys 'model' and 'epoch')")
-    unwrap_model(model).load_state_dict(ckpt["model"])
+    if check is not None:
+        check(ckpt.get("extra", {}))
+    _load_weights(unwrap_model(model), ckpt["model"], path)
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
         if obj is None:
             continue
