@@ -128,8 +128,8 @@ class TSMConfig:
 
 def _value_checks_apply(t: torch.Tensor) -> bool:
     """Whether a data-dependent check may run here (not while tracing, compiling or capturing CUDA graphs)."""
-    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
-        return False
+    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling() or t.is_meta:
+        return False  # (meta tensors: shape-only runs hold no values to check)
     return not (t.is_cuda and torch.cuda.is_current_stream_capturing())
 
 
