@@ -110,7 +110,9 @@ class Weights:
             self.sd[prefix + ".bias"] = self.randn(c) * 0.2 * gamma
             self.sd[prefix + ".running_mean"] = mean + self.randn(c) * 0.05 * std
             self.sd[prefix + ".running_var"] = (var + mean.square()) * (self.rand(c) * 0.2 + 0.9) + 1e-6
-            self.sd[prefix + ".num_batches_tracked"] = torch.tensor(int(torch.randint(1, 10**6, (1,), generator=self.g)))
+            self.sd[prefix + ".num_batches_tracked"] = torch.tensor(
+                int(torch.randint(1, 10**6, (1,), generator=self.g))
+            )
         s = self.sd
         return F.batch_norm(
             x,
@@ -195,9 +197,17 @@ def mmaction2_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> t
 
 
 def _conv_module(
-    w: Weights, x: torch.Tensor, prefix: str, out: int, k: int = 1, stride: int = 1, groups: int = 1, act=None, gamma=1.0
+    w: Weights,
+    x: torch.Tensor,
+    prefix: str,
+    out: int,
+    k: int = 1,
+    stride: int = 1,
+    groups: int = 1,
+    act=None,
+    gamma=1.0,
 ):
-    """mmcv ConvModule(conv, BN, act): keys ``prefix.conv.weight`` (no bias: bias='auto' with a norm), ``prefix.bn.*``."""
+    """mmcv ConvModule(conv, BN, act): keys ``prefix.conv.weight`` (bias='auto': none with a norm), ``prefix.bn.*``."""
     x = w.bn(w.conv(x, prefix + ".conv", out, k, stride, groups=groups), prefix + ".bn", gamma)
     return act(x) if act is not None else x
 
@@ -216,7 +226,15 @@ def _frames(video: torch.Tensor) -> tuple[torch.Tensor, int]:
 # --------------------------------------------------------------------------------------------------------
 # MobileNetV2TSM (mobilenet_v2.py + mobilenet_v2_tsm.py), widen_factor 1
 
-MBV2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+MBV2_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
 def mobilenetv2_tsm_forward(
@@ -235,14 +253,16 @@ def mobilenetv2_tsm_forward(
         for j in range(n):
             stride = s if j == 0 else 1
             p = f"backbone.layer{i}.{j}.conv"
-            hidden = int(round(cin * t))
+            hidden = round(cin * t)
             res = stride == 1 and cin == c
             y = x
             k = 0
             if t != 1:
                 shifted = res  # len(m.conv) == 3 and m.use_res_connect
                 name = f"{p}.0.net" if shifted else f"{p}.0"
-                y = _conv_module(w, mmaction2_shift(y, num_segments, shift_div) if shifted else y, name, hidden, 1, act=relu6)
+                y = _conv_module(
+                    w, mmaction2_shift(y, num_segments, shift_div) if shifted else y, name, hidden, 1, act=relu6
+                )
                 k = 1
             y = _conv_module(w, y, f"{p}.{k}", hidden, 3, stride, groups=hidden, act=relu6)
             y = _conv_module(w, y, f"{p}.{k + 1}", c, 1, gamma=RES_GAMMA if res else 1.0)
@@ -291,7 +311,9 @@ def nonlocal3d(w: Weights, x: torch.Tensor, prefix: str, mode: str) -> torch.Ten
         pairwise = torch.matmul(theta_x, phi_x).softmax(dim=-1)
     else:
         qk_scale = nl_qk_scale(x, inter)
-        theta_x = w.conv(x, prefix + ".theta.conv", inter, 1, bias=True, scale=qk_scale).view(n, inter, -1).permute(0, 2, 1)
+        theta_x = (
+            w.conv(x, prefix + ".theta.conv", inter, 1, bias=True, scale=qk_scale).view(n, inter, -1).permute(0, 2, 1)
+        )
         phi_x = pool(w.conv(x, prefix + ".phi.0.conv", inter, 1, bias=True, scale=qk_scale)).view(n, inter, -1)
         pairwise = torch.matmul(theta_x, phi_x)
         if mode == "embedded_gaussian":  # use_scale=False
@@ -375,7 +397,9 @@ def mobileone_blocks() -> list[tuple[str, int, int, int, int, bool]]:
     """
     blocks = [("backbone.stage0.net", 3, 64, 3, 2, False)]  # min(64, int(64 * 3.0))
     cin = 64
-    for i, (n, wf, se) in enumerate(zip(S4["num_blocks"], S4["width_factor"], S4["num_se_blocks"]), start=1):
+    for i, (n, wf, se) in enumerate(
+        zip(S4["num_blocks"], S4["width_factor"], S4["num_se_blocks"], strict=True), start=1
+    ):
         planes = int((64, 128, 256, 512)[i - 1] * wf)
         for j in range(n):
             use_se = j >= n - se
@@ -385,7 +409,9 @@ def mobileone_blocks() -> list[tuple[str, int, int, int, int, bool]]:
     return blocks
 
 
-def _mobileone_block(w: Weights, x: torch.Tensor, p: str, cin: int, cout: int, k: int, stride: int, se: bool, deploy: bool):
+def _mobileone_block(
+    w: Weights, x: torch.Tensor, p: str, cin: int, cout: int, k: int, stride: int, se: bool, deploy: bool
+):
     """mmpretrain MobileOneBlock (1 conv branch): ``act(se(branch_norm(x) + branch_scale(x) + conv(x)))``.
 
     Depthwise (``groups = in``) for the 3x3 blocks of stages 1-4, dense for stage0 and the 1x1 blocks.
@@ -405,7 +431,9 @@ def _mobileone_block(w: Weights, x: torch.Tensor, p: str, cin: int, cout: int, k
                 w.conv(x, p + ".branch_scale.conv", cout, 1, stride, 0, groups), p + ".branch_scale.norm", gamma
             )
         out = out + w.bn(
-            w.conv(x, p + ".branch_conv_list.0.conv", cout, k, stride, pad, groups), p + ".branch_conv_list.0.norm", gamma
+            w.conv(x, p + ".branch_conv_list.0.conv", cout, k, stride, pad, groups),
+            p + ".branch_conv_list.0.norm",
+            gamma,
         )
     if se:  # SELayer(ratio=16): pool -> ConvModule(bias, ReLU) -> ConvModule(bias, Sigmoid) -> x * weight
         sq = _make_divisible(cout // 16, 8)

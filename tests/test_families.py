@@ -100,7 +100,9 @@ def test_mmaction2_mobilenetv2_parity(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["embedded_gaussian", "gaussian", "dot_product"])
 def test_mmaction2_non_local_parity(tmp_path: Path, mode: str) -> None:
     sd, video = _case(f"mma_nl_{mode}", resnet50_tsm_nl_forward, 8, mode)
-    config = f"model = dict(backbone=dict(type='ResNetTSM', depth=50, non_local_cfg=dict(sub_sample=True, mode='{mode}')))"
+    config = (
+        f"model = dict(backbone=dict(type='ResNetTSM', depth=50, non_local_cfg=dict(sub_sample=True, mode='{mode}')))"
+    )
     path = _mma_file(tmp_path, sd, f"nl_{mode}", config)
     # the mode name, and MMAction2's placement tuple (embedded gaussian, mmcv's default)
     non_local = NL_STAGES if mode == "embedded_gaussian" else mode
@@ -126,7 +128,7 @@ def test_mmaction2_mobileone_parity_and_reparameterize(tmp_path: Path) -> None:
     # the deploy-form checkpoint (mmpretrain's fusion, MMAction2's reparameterize tool) into deploy=True
     dsd = mobileone_reparameterize(sd)
     deployed = tsm_models.create_model("tsm_mobileone_s4", deploy=True, pretrained=_mma_file(tmp_path, dsd, "mo_d"))
-    rel32, _ = _check_parity(deployed, lambda w, v: mobileone_tsm_forward(w, v, deploy=True), dsd, video)
+    _check_parity(deployed, lambda w, v: mobileone_tsm_forward(w, v, deploy=True), dsd, video)
     with torch.no_grad():
         assert _rel(deployed(video), fused(video)) <= 1e-4
 
@@ -141,7 +143,9 @@ def test_original_tsn_mobilenetv2_parity_legacy_file(tmp_path: Path) -> None:
     # the fc stored as base_model.classifier (renamed to new_fc by the original test_models.py) loads too
     renamed = {k.replace("module.new_fc.", "module.base_model.classifier."): v for k, v in sd.items()}
     save_checkpoint(original_checkpoint(renamed, "mobilenetv2"), str(path), legacy=True)
-    _check_parity(tsm_models.create_model("tsm_mobilenetv2", num_classes=400, pretrained=path), tsn_mobilenetv2_forward, sd, video)
+    _check_parity(
+        tsm_models.create_model("tsm_mobilenetv2", num_classes=400, pretrained=path), tsn_mobilenetv2_forward, sd, video
+    )
 
 
 def test_original_tsn_resnet50_non_local_parity_legacy_file(tmp_path: Path) -> None:
@@ -159,9 +163,7 @@ def test_online_demo_parity_offline_and_streamed(tmp_path: Path) -> None:
     path = tmp_path / "mobilenetv2_jester_online.pth.tar"
     save_checkpoint(sd, str(path), legacy=True)
     assert detect_layout(sd) == "tsm_online"
-    model = tsm_models.create_model(
-        "tsm_mobilenetv2", num_classes=27, shift_direction="online", pretrained=path
-    ).eval()
+    model = tsm_models.create_model("tsm_mobilenetv2", num_classes=27, shift_direction="online", pretrained=path).eval()
     # offline clip forward == mean of the demo's per-frame outputs (buffers zero before the first frame)
     _check_parity(model, online_demo_clip_forward, sd, video)
     per_frame = _reference(lambda w, v: online_demo_loop(w, v), sd, video, torch.float32)
@@ -181,9 +183,9 @@ def test_online_demo_parity_offline_and_streamed(tmp_path: Path) -> None:
 def test_wrong_family_mode_and_direction_are_refused(tmp_path: Path) -> None:
     sd_mbv2, _ = _case("mma_mbv2", mobilenetv2_tsm_forward)
     mbv2 = _mma_file(tmp_path, sd_mbv2, "mbv2")
-    with pytest.raises(ValueError, match="TSM-MobileNetV2.*the model is a TSM-ResNet"):
+    with pytest.raises(ValueError, match=r"TSM-MobileNetV2.*the model is a TSM-ResNet"):
         tsm_models.create_model("tsm_r50", num_classes=400, pretrained=mbv2)
-    with pytest.raises(ValueError, match="TSM-MobileNetV2.*the model is a TSM-MobileOne"):
+    with pytest.raises(ValueError, match=r"TSM-MobileNetV2.*the model is a TSM-MobileOne"):
         tsm_models.create_model("tsm_mobileone_s4", num_classes=400, pretrained=mbv2)
     with pytest.raises(ValueError, match="bi-directional"):  # an MMAction2 (offline) file into an online model
         tsm_models.create_model("tsm_mobilenetv2", num_classes=400, shift_direction="online", pretrained=mbv2)
@@ -194,12 +196,16 @@ def test_wrong_family_mode_and_direction_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="build the model with non_local='gaussian'"):
         tsm_models.create_model("tsm_r50", num_classes=400, pretrained=gauss)
     sd_e, _ = _case("mma_nl_embedded_gaussian", resnet50_tsm_nl_forward, 8, "embedded_gaussian")
-    wrong_cfg = _mma_file(tmp_path, sd_e, "eg", "backbone=dict(type='ResNetTSM', non_local_cfg=dict(mode='dot_product'))")
+    wrong_cfg = _mma_file(
+        tmp_path, sd_e, "eg", "backbone=dict(type='ResNetTSM', non_local_cfg=dict(mode='dot_product'))"
+    )
     with pytest.raises(ValueError, match="non_local='dot_product'"):  # same tensors; the config text tells
         tsm_models.create_model("tsm_r50", non_local="embedded_gaussian", num_classes=400, pretrained=wrong_cfg)
     sd_plain, _ = _case("mma_r50", resnet50_tsm_nl_forward, 8, None)
     with pytest.raises(ValueError, match="the checkpoint has none"):
-        tsm_models.create_model("tsm_r50", non_local="gaussian", num_classes=400, pretrained=_mma_file(tmp_path, sd_plain, "r50"))
+        tsm_models.create_model(
+            "tsm_r50", non_local="gaussian", num_classes=400, pretrained=_mma_file(tmp_path, sd_plain, "r50")
+        )
     sd_on, _ = _case("online", online_demo_clip_forward)
     online = tmp_path / "mobilenetv2_jester_online.pth.tar"
     save_checkpoint(sd_on, str(online), legacy=True)
@@ -227,12 +233,12 @@ def test_non_local_needs_its_placement() -> None:
 
 
 def test_unknown_layout_lists_what_was_tried() -> None:
-    with pytest.raises(ValueError, match="tried the layouts mmaction2.*tsm .*tsm_online.*tsm_models"):
+    with pytest.raises(ValueError, match=r"tried the layouts mmaction2.*tsm .*tsm_online.*tsm_models"):
         detect_layout({"encoder.weight": torch.zeros(1)})
 
 
 def test_non_local_bias_is_folded_exactly() -> None:
-    sd, video = _case("tsn_r50_nl", tsn_resnet50_forward)
+    sd, _ = _case("tsn_r50_nl", tsn_resnet50_forward)
     converted = tsm_models.convert_state_dict(sd, "tsm")
     assert not any(k.endswith("conv_out.bias") for k in converted)
     mean = converted["layer2.0.non_local_block.bn.running_mean"]
@@ -309,7 +315,7 @@ def test_family_everything_works(arch: str, kwargs: dict, tmp_path: Path) -> Non
     before = [p.detach().clone() for p in model.parameters()]
     loader = [(torch.randn(2, 4, 3, 32, 32), torch.tensor([0, 2]))]
     train_one_epoch(model, loader, opt, epoch=0)
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 @pytest.mark.parametrize(("arch", "kwargs"), FAMILIES, ids=[a for a, _ in FAMILIES])

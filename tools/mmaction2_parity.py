@@ -55,6 +55,7 @@ import sys
 import tempfile
 import types
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -450,7 +451,6 @@ def _build_mma(models: Any, backbone: dict, in_channels: int, head_segments: int
 def check_families(models: Any, tolerance: float, original: str | None, size: int = 64) -> list[str]:
     """MMAction2 (and the original repo) vs the tests' references vs tsm_models, for the non-ResNet families."""
     import _upstream_mmaction2 as U
-    import _upstream_tsm as O
 
     failures: list[str] = []
     tmp = Path(tempfile.mkdtemp())
@@ -463,7 +463,9 @@ def check_families(models: Any, tolerance: float, original: str | None, size: in
             mine = model(video)
         a, b = _rel(ref, theirs), _rel(mine, theirs)
         ok = a <= tolerance and b <= tolerance
-        sys.stdout.write(f"{name}: reference vs upstream {a:.2g}, tsm_models vs upstream {b:.2g} -> {'ok' if ok else 'FAIL'}\n")
+        sys.stdout.write(
+            f"{name}: reference vs upstream {a:.2g}, tsm_models vs upstream {b:.2g} -> {'ok' if ok else 'FAIL'}\n"
+        )
         if not ok:
             failures.append(name)
 
@@ -487,7 +489,8 @@ def check_families(models: Any, tolerance: float, original: str | None, size: in
         bb = dict(type="ResNetTSM", depth=50, pretrained=None, pretrained2d=False, num_segments=8,
                   non_local=U.NL_STAGES, non_local_cfg=cfg)  # fmt: skip
         m = _build_mma(models, bb, 2048, 8, sd)
-        report(f"ResNetTSM-50 NonLocal3d {mode}", head(m), lambda w, v, mode=mode: U.resnet50_tsm_nl_forward(w, v, mode),
+        ref = partial(U.resnet50_tsm_nl_forward, mode=mode)
+        report(f"ResNetTSM-50 NonLocal3d {mode}", head(m), ref,
                sd, v8, mma_file(sd, f"nl_{mode}"), model_name="tsm_r50", non_local=mode, num_classes=400)  # fmt: skip
     sd = U.make_state_dict(U.mobileone_tsm_forward, v16)
     bb = dict(type="MobileOneTSM", arch="s4", num_segments=8, pretrained2d=False)
@@ -498,7 +501,9 @@ def check_families(models: Any, tolerance: float, original: str | None, size: in
     fused = tsm_models.reparameterize(tsm_models.create_model("tsm_mobileone_s4", pretrained=mma_file(sd, "mo")))
     with torch.no_grad():
         r = _rel(fused.eval()(v16), head(m)(v16))
-    sys.stdout.write(f"MobileOne reparameterize vs mmpretrain switch_to_deploy: {r:.2g} -> {'ok' if r <= tolerance else 'FAIL'}\n")
+    sys.stdout.write(
+        f"MobileOne reparameterize vs mmpretrain switch_to_deploy: {r:.2g} -> {'ok' if r <= tolerance else 'FAIL'}\n"
+    )
     if r > tolerance:
         failures.append("mobileone deploy")
     if original:
@@ -527,7 +532,12 @@ def check_original(root: str, tolerance: float, size: int) -> list[str]:
     v8 = U.random_video(frames=8, size=size)
     for base, ref_fn, kw, create in (
         ("mobilenetv2", O.tsn_mobilenetv2_forward, {}, dict(model_name="tsm_mobilenetv2")),
-        ("resnet50", O.tsn_resnet50_forward, dict(non_local=True), dict(model_name="tsm_r50", non_local="embedded_gaussian")),
+        (
+            "resnet50",
+            O.tsn_resnet50_forward,
+            dict(non_local=True),
+            dict(model_name="tsm_r50", non_local="embedded_gaussian"),
+        ),
     ):
         sd = U.make_state_dict(ref_fn, v8)
         with contextlib.redirect_stdout(io.StringIO()):
@@ -543,7 +553,10 @@ def check_original(root: str, tolerance: float, size: int) -> list[str]:
             a = _rel(ref_fn(U.Weights(sd), v8), theirs)
             b = _rel(tsm_models.create_model(pretrained=path, num_classes=400, **create).eval()(v8), theirs)
         ok = a <= tolerance and b <= tolerance
-        sys.stdout.write(f"original TSN({base}{', non_local' if kw else ''}): reference {a:.2g}, tsm_models {b:.2g} -> {'ok' if ok else 'FAIL'}\n")
+        sys.stdout.write(
+            f"original TSN({base}{', non_local' if kw else ''}): reference {a:.2g}, tsm_models {b:.2g} "
+            f"-> {'ok' if ok else 'FAIL'}\n"
+        )
         if not ok:
             failures.append(base)
     from mobilenet_v2_tsm import MobileNetV2  # type: ignore[import-not-found]

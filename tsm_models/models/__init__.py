@@ -12,9 +12,9 @@ from ._factory import create_model, from_pretrained, get_pretrained_cfg, get_zoo
 from ._hub import push_to_hub, save_pretrained
 from .checkpoint import read_checkpoint
 from .convert import convert_mmaction2_state_dict, convert_state_dict, convert_tsm_state_dict
+from .non_local import NonLocal3d
 from .shift import TemporalShift, adapt_2d_state_dict, remove_temporal_shift, shifted_modules, temporal_shift
 from .streaming import StreamingTSM
-from .non_local import NonLocal3d
 from .tsm import TSMConfig, TSMMixin
 from .tsm_mobilenetv2 import TSMMobileNetV2
 from .tsm_mobileone import TSMMobileOne, reparameterize

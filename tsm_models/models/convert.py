@@ -173,7 +173,10 @@ _MBV2_COUNTS = (1, 2, 3, 4, 3, 3, 1)  # blocks per timm stage (= MMAction2 layer
 _MBV2_INDEX = [(s, b) for s, n in enumerate(_MBV2_COUNTS) for b in range(n)]  # global block -> (stage, block)
 _MBV2_SKIP = {(1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3), (4, 1), (4, 2), (5, 1), (5, 2)}  # shifted blocks
 # (stage 0 = the t=1 DepthwiseSeparableConv, others InvertedResidual): MMAction2 ConvModule index -> names
-_MBV2_MMA = ({0: ("conv_dw", "bn1"), 1: ("conv_pw", "bn2")}, {0: ("conv_pw", "bn1"), 1: ("conv_dw", "bn2"), 2: ("conv_pwl", "bn3")})
+_MBV2_MMA = (
+    {0: ("conv_dw", "bn1"), 1: ("conv_pw", "bn2")},
+    {0: ("conv_pw", "bn1"), 1: ("conv_dw", "bn2"), 2: ("conv_pwl", "bn3")},
+)
 # original Sequential index -> timm name
 _MBV2_TSM = (
     {0: "conv_dw", 1: "bn1", 3: "conv_pw", 4: "bn2"},
@@ -202,7 +205,14 @@ def _mbv2_mma_key(key: str) -> str | None:
     m = re.match(r"^layer([1-7])\.(\d+)\.conv\.(\d)\.(net\.)?(conv|bn)\.(.+)$", key)
     if m is None:
         return None
-    stage, block, idx, net, kind, param = int(m.group(1)) - 1, m.group(2), int(m.group(3)), m.group(4), m.group(5), m.group(6)
+    stage, block, idx, net, kind, param = (
+        int(m.group(1)) - 1,
+        m.group(2),
+        int(m.group(3)),
+        m.group(4),
+        m.group(5),
+        m.group(6),
+    )
     names = _MBV2_MMA[min(stage, 1)].get(idx)
     if names is None:
         return None
@@ -480,7 +490,8 @@ def rename_state_dict(
     found = detect_family(state_dict, layout)
     if family is not None and family != found:
         raise ValueError(
-            f"this {layout} checkpoint holds {FAMILY_NAMES[found]}, but the model is {FAMILY_NAMES.get(family, family)}; "
+            f"this {layout} checkpoint holds {FAMILY_NAMES[found]}, but the model is "
+            f"{FAMILY_NAMES.get(family, family)}; "
             f"expected {FAMILY_NAMES.get(family, family)} weights (or build the matching architecture)"
         )
     renamer = _RENAMERS.get((layout, found))
@@ -549,8 +560,8 @@ def parse_config_text(text: str) -> dict[str, Any]:
     """Architecture facts found in an MMAction2 config text (``checkpoint["meta"]["config"]``).
 
     Returns a dict with any of ``num_segments``, ``num_classes``, ``depth``, ``shift_div`` (ints),
-    ``shift_place`` (``"residual"``/``"inplace"``) and ``non_local`` (the ``non_local_cfg`` mode). A field written with two different values is left out
-    (ambiguous); MMAction2's defaults are not filled in here.
+    ``shift_place`` (``"residual"``/``"inplace"``) and ``non_local`` (the ``non_local_cfg`` mode). A field
+    written with two different values is left out (ambiguous); MMAction2's defaults are not filled in here.
     """
     facts: dict[str, Any] = {}
     for name in _INT_FIELDS:

@@ -336,7 +336,9 @@ def adapt_2d_state_dict(state_dict: dict[str, torch.Tensor], model: nn.Module) -
     returns a new dict.
     """
     wrappers = [(name, "net") for name, _ in shifted_modules(model)]
-    wrappers += [(n, m.wrapped_child) for n, m in model.named_modules() if isinstance(getattr(m, "wrapped_child", None), str)]
+    wrappers += [
+        (n, m.wrapped_child) for n, m in model.named_modules() if isinstance(getattr(m, "wrapped_child", None), str)
+    ]
     wrappers.sort(key=lambda w: -len(w[0]))  # innermost first
 
     def to_2d(key: str) -> str:

@@ -54,7 +54,9 @@ def insert_mobileone_shift(
         for i, block in enumerate(stage):
             if isinstance(block, TemporalShift):
                 raise ValueError("the MobileOne is already shifted")
-            channels = block.conv_kxk[0].conv.in_channels if block.reparam_conv is None else block.reparam_conv.in_channels
+            channels = (
+                block.conv_kxk[0].conv.in_channels if block.reparam_conv is None else block.reparam_conv.in_channels
+            )
             # MobileOneBlock reads its input without writing to it or returning a view of it
             stage[i] = TemporalShift(block, channels, num_segments, shift_div, shift_direction, True)  # type: ignore[arg-type]
             count += 1

@@ -132,7 +132,14 @@ class TSM(TSMMixin, ResNet):
         if "drop_rate" in kwargs:
             dropout = kwargs.pop("drop_rate")
         cfg = TSMConfig(
-            num_segments, shift_div, shift_place, shift_direction, shift_every, dropout, non_local, non_local_blocks  # type: ignore[arg-type]
+            num_segments,
+            shift_div,
+            shift_place,
+            shift_direction,
+            shift_every,
+            dropout,
+            non_local,
+            non_local_blocks,  # type: ignore[arg-type]
         )
         if isinstance(num_classes, bool) or not isinstance(num_classes, int):
             raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__} {num_classes!r}")
