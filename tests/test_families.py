@@ -47,10 +47,10 @@ SIZE = 64
 _CACHE: dict[str, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
 
 
-def _case(name: str, forward, frames: int = 8, *args, size: int = SIZE) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def _case(name: str, forward, frames: int = 8, *args, batch: int = 2) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Reference weights (made on the clip) and the clip, cached per test session."""
     if name not in _CACHE:
-        video = random_video(frames=frames, size=size)
+        video = random_video(batch=batch, frames=frames, size=SIZE)
         _CACHE[name] = (make_state_dict(forward, video, *args), video)
     return _CACHE[name]
 
@@ -113,7 +113,7 @@ def test_mmaction2_non_local_parity(tmp_path: Path, mode: str) -> None:
 
 def test_mmaction2_mobileone_parity_and_reparameterize(tmp_path: Path) -> None:
     # the released 16-frame config: backbone num_segments=8, the head averages 16 frames
-    sd, video = _case("mma_mobileone", mobileone_tsm_forward, 16, size=32)
+    sd, video = _case("mma_mobileone", mobileone_tsm_forward, 16, batch=1)
     assert "backbone.stage0.net.branch_scale.conv.weight" in sd and "backbone.stage3.19.net.se.conv1.conv.bias" in sd
     model = tsm_models.create_model("tsm_mobileone_s4", num_segments=8, pretrained=_mma_file(tmp_path, sd, "mo"))
     assert model.num_shifted == 42 and not model.deployed
@@ -346,3 +346,32 @@ def test_online_mobilenetv2_stream_equals_offline_clip() -> None:
     outs = [stream.step(x[:, t]) for t in range(4)]
     with torch.no_grad():
         assert torch.allclose(outs[-1].clip_logits, model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("arch", "kwargs", "key", "ours"),
+    [
+        ("tsm_mobilenetv2", {}, "blocks.2.1.conv_pw.weight", "blocks.2.1.conv_pw.net.weight"),
+        ("tsm_mobileone_s4", {}, "stages.2.5.conv_kxk.0.conv.weight", "stages.2.5.net.conv_kxk.0.conv.weight"),
+        ("tsm_r50", {"non_local": "gaussian"}, "layer2.0.conv1.weight", "layer2.0.block.conv1.net.weight"),
+    ],
+)
+def test_imagenet_init_maps_through_the_wrappers(monkeypatch, arch: str, kwargs: dict, key: str, ours: str) -> None:
+    import timm
+
+    from tsm_models.models import _pretrained
+
+    real = timm.create_model
+    made: dict[str, torch.nn.Module] = {}
+
+    def fake(name: str, pretrained: bool = False, **kw):  # the 2D net with random "ImageNet" weights, offline
+        if name.startswith("tsm_"):
+            return real(name, pretrained=pretrained, **kw)
+        made["net"] = real(name.split(".")[0], pretrained=False, **kw)
+        return made["net"]
+
+    monkeypatch.setattr(_pretrained.timm, "create_model", fake)
+    model = tsm_models.create_model(arch, num_classes=3, pretrained="imagenet", **kwargs)
+    assert torch.equal(model.state_dict()[ours], made["net"].state_dict()[key])
+    if "non_local" in kwargs:  # new blocks keep their identity init (zeroed output BN)
+        assert not model.state_dict()["layer2.0.non_local_block.bn.weight"].any()
