@@ -207,7 +207,7 @@ def _conv_module(
     act=None,
     gamma=1.0,
 ):
-    """mmcv ConvModule(conv, BN, act): keys ``prefix.conv.weight`` (no bias: bias='auto' with a norm), ``prefix.bn.*``."""
+    """mmcv ConvModule(conv, BN, act): keys ``prefix.conv.weight`` (bias='auto': none with a norm), ``prefix.bn.*``."""
     x = w.bn(w.conv(x, prefix + ".conv", out, k, stride, groups=groups), prefix + ".bn", gamma)
     return act(x) if act is not None else x
 
@@ -253,7 +253,7 @@ def mobilenetv2_tsm_forward(
         for j in range(n):
             stride = s if j == 0 else 1
             p = f"backbone.layer{i}.{j}.conv"
-            hidden = int(round(cin * t))
+            hidden = round(cin * t)
             res = stride == 1 and cin == c
             y = x
             k = 0
@@ -397,7 +397,9 @@ def mobileone_blocks() -> list[tuple[str, int, int, int, int, bool]]:
     """
     blocks = [("backbone.stage0.net", 3, 64, 3, 2, False)]  # min(64, int(64 * 3.0))
     cin = 64
-    for i, (n, wf, se) in enumerate(zip(S4["num_blocks"], S4["width_factor"], S4["num_se_blocks"]), start=1):
+    for i, (n, wf, se) in enumerate(
+        zip(S4["num_blocks"], S4["width_factor"], S4["num_se_blocks"], strict=True), start=1
+    ):
         planes = int((64, 128, 256, 512)[i - 1] * wf)
         for j in range(n):
             use_se = j >= n - se

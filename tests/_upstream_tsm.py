@@ -103,7 +103,7 @@ def tsn_mobilenetv2_forward(
     DataParallel keys: the shift wraps ``conv[0]`` when ``len(m.conv) == 8 and m.use_res_connect`` ->
     ``module.base_model.features.3.conv.0.net.weight``; ``classifier`` is a Dropout, ``new_fc`` the fc; the
     consensus averages the ``num_segments`` frames of each view."""
-    b, t = video.shape[:2]
+    b = video.shape[0]
     x = video.reshape(-1, 3, *video.shape[-2:])
     feats = _mbv2(
         w,

@@ -16,6 +16,14 @@ RGB values of the sampled frames.
 Training: ``TSMOptimWrapperConstructor`` parameter groups, the set of ``MultiScaleCrop`` boxes and the support of
 training-mode frame sampling.
 
+Families (``--part families``): for MobileNetV2TSM, ResNetTSM-50 + NonLocal3d in its three modes and
+MobileOneTSM-s4 (16 frames on 8 segments; training and deploy form), the weights made by the tests' independent
+references (``tests/_upstream_mmaction2.py``) are loaded strictly into MMAction2's own modules, and three logits
+are compared on the same clip: MMAction2, the reference, and tsm_models loading the file as an MMAction2
+checkpoint. With ``--original`` (a checkout of mit-han-lab/temporal-shift-module) the same is done for the
+original TSN(mobilenetv2), TSN(resnet50, non_local=True) and the online demo's MobileNetV2 (its own shift
+buffers, frame by frame), against ``tests/_upstream_tsm.py`` and legacy-format files.
+
 The test suite checks the converter against an independent re-implementation of MMAction2's forward (no
 MMAction2 needed); this script is the same check against the real thing. It needs MMAction2 1.x, which is not
 a dependency of tsm_models. Install it in a separate environment (CPU is enough)::
@@ -24,7 +32,9 @@ a dependency of tsm_models. Install it in a separate environment (CPU is enough)
     pip install mmengine==0.10.7 mmcv-lite==2.1.0 einops scipy importlib_metadata
     pip install --no-deps mmaction2==1.2.0
     pip install decord av                              # for --part decode
-    python tools/mmaction2_parity.py                   # every part; or --part weights|pipeline|decode|train
+    pip install --no-deps mmpretrain==1.2.0 && pip install modelindex   # for --part families (MobileOne)
+    python tools/mmaction2_parity.py                   # every part; or --part weights|pipeline|decode|train|families
+    python tools/mmaction2_parity.py --part families --original /path/to/temporal-shift-module  # + the original repo
 
 ``mmcv-lite`` has no compiled ops, which TSM doesn't use. The mmaction2 1.2.0 wheel lacks the package of one
 localizer (``localizers/drn``) that its ``__init__`` imports; the script stands in an empty module for it.
@@ -45,6 +55,7 @@ import sys
 import tempfile
 import types
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -421,11 +432,170 @@ def check_param_groups(models: Any, lr: float = 0.01, weight_decay: float = 1e-4
     return failures
 
 
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).abs().max() / b.double().abs().max())
+
+
+def _build_mma(models: Any, backbone: dict, in_channels: int, head_segments: int, sd: dict) -> Any:
+    from torch import nn
+
+    m = nn.Module()
+    m.backbone = models.build(backbone)
+    m.cls_head = models.build(
+        dict(type="TSMHead", num_classes=400, in_channels=in_channels, num_segments=head_segments, spatial_type="avg",
+             consensus=dict(type="AvgConsensus", dim=1), dropout_ratio=0.5, init_std=0.001, is_shift=True)
+    )  # fmt: skip
+    m.load_state_dict(sd, strict=True)  # the reference's keys and shapes are MMAction2's
+    return m.eval()
+
+
+def check_families(models: Any, tolerance: float, original: str | None, size: int = 64) -> list[str]:
+    """MMAction2 (and the original repo) vs the tests' references vs tsm_models, for the non-ResNet families."""
+    import _upstream_mmaction2 as U
+
+    failures: list[str] = []
+    tmp = Path(tempfile.mkdtemp())
+
+    def report(name: str, upstream: Any, ref_fn: Any, sd: dict, video: torch.Tensor, ours: Any, **create: Any) -> None:
+        with torch.no_grad():
+            theirs = upstream(video)
+            ref = ref_fn(U.Weights(sd), video)
+            model = tsm_models.create_model(pretrained=ours, **create).eval()
+            mine = model(video)
+        a, b = _rel(ref, theirs), _rel(mine, theirs)
+        ok = a <= tolerance and b <= tolerance
+        sys.stdout.write(
+            f"{name}: reference vs upstream {a:.2g}, tsm_models vs upstream {b:.2g} -> {'ok' if ok else 'FAIL'}\n"
+        )
+        if not ok:
+            failures.append(name)
+
+    def mma_file(sd: dict, name: str) -> Path:
+        path = tmp / f"{name}.pth"
+        torch.save(U.mmaction2_checkpoint(sd), path)
+        return path
+
+    v8, v16 = U.random_video(frames=8, size=size), U.random_video(frames=16, size=size)
+
+    def head(m: Any) -> Any:
+        return lambda v: m.cls_head(m.backbone(v.flatten(0, 1)), v.shape[1])
+
+    sd = U.make_state_dict(U.mobilenetv2_tsm_forward, v8)
+    m = _build_mma(models, dict(type="MobileNetV2TSM", num_segments=8, pretrained2d=False), 1280, 8, sd)
+    report("MobileNetV2TSM", head(m), U.mobilenetv2_tsm_forward, sd, v8, mma_file(sd, "mbv2"),
+           model_name="tsm_mobilenetv2", num_classes=400)  # fmt: skip
+    for mode in ("embedded_gaussian", "gaussian", "dot_product"):
+        sd = U.make_state_dict(U.resnet50_tsm_nl_forward, v8, mode)
+        cfg = dict(sub_sample=True, use_scale=False, norm_cfg=dict(type="BN3d", requires_grad=True), mode=mode)
+        bb = dict(type="ResNetTSM", depth=50, pretrained=None, pretrained2d=False, num_segments=8,
+                  non_local=U.NL_STAGES, non_local_cfg=cfg)  # fmt: skip
+        m = _build_mma(models, bb, 2048, 8, sd)
+        ref = partial(U.resnet50_tsm_nl_forward, mode=mode)
+        report(f"ResNetTSM-50 NonLocal3d {mode}", head(m), ref,
+               sd, v8, mma_file(sd, f"nl_{mode}"), model_name="tsm_r50", non_local=mode, num_classes=400)  # fmt: skip
+    sd = U.make_state_dict(U.mobileone_tsm_forward, v16)
+    bb = dict(type="MobileOneTSM", arch="s4", num_segments=8, pretrained2d=False)
+    m = _build_mma(models, bb, 2048, 16, sd)
+    report("MobileOneTSM-s4, 16 frames on 8 segments", head(m), U.mobileone_tsm_forward, sd, v16, mma_file(sd, "mo"),
+           model_name="tsm_mobileone_s4", num_classes=400)  # fmt: skip
+    m.backbone.switch_to_deploy()  # mmpretrain's own fusion
+    fused = tsm_models.reparameterize(tsm_models.create_model("tsm_mobileone_s4", pretrained=mma_file(sd, "mo")))
+    with torch.no_grad():
+        r = _rel(fused.eval()(v16), head(m)(v16))
+    sys.stdout.write(
+        f"MobileOne reparameterize vs mmpretrain switch_to_deploy: {r:.2g} -> {'ok' if r <= tolerance else 'FAIL'}\n"
+    )
+    if r > tolerance:
+        failures.append("mobileone deploy")
+    if original:
+        failures += check_original(original, tolerance, size)
+    return failures
+
+
+def check_original(root: str, tolerance: float, size: int) -> list[str]:
+    """The original repo's TSN(mobilenetv2), TSN(resnet50, non_local) and online-demo MobileNetV2."""
+    import contextlib
+    import io
+
+    import _upstream_mmaction2 as U
+    import _upstream_tsm as O
+    import torchvision
+    from torch import nn
+
+    failures: list[str] = []
+    tmp = Path(tempfile.mkdtemp())
+    sys.path[:0] = [root, str(Path(root) / "online_demo")]
+    tv50 = torchvision.models.resnet50
+    torchvision.models.resnet50 = lambda pretrained=False: tv50()  # the repo passes `pretrained` positionally
+    from ops.models import TSN  # type: ignore[import-not-found]
+
+    TSN.print_spec = True  # its mobilenetv2 branch reads self.print_spec, which __init__ never sets
+    v8 = U.random_video(frames=8, size=size)
+    for base, ref_fn, kw, create in (
+        ("mobilenetv2", O.tsn_mobilenetv2_forward, {}, dict(model_name="tsm_mobilenetv2")),
+        (
+            "resnet50",
+            O.tsn_resnet50_forward,
+            dict(non_local=True),
+            dict(model_name="tsm_r50", non_local="embedded_gaussian"),
+        ),
+    ):
+        sd = U.make_state_dict(ref_fn, v8)
+        with contextlib.redirect_stdout(io.StringIO()):
+            net = TSN(400, 8, "RGB", base_model=base, dropout=0.5, pretrain="none", is_shift=True, shift_div=8,
+                      shift_place="blockres", print_spec=False, **kw)  # fmt: skip
+        net = nn.DataParallel(net)
+        net.load_state_dict(sd, strict=True)
+        net.eval()
+        path = tmp / f"{base}.pth"
+        U.save_checkpoint(O.original_checkpoint(sd, base), str(path), legacy=True)
+        with torch.no_grad():
+            theirs = net.module(v8.flatten(1, 2))
+            a = _rel(ref_fn(U.Weights(sd), v8), theirs)
+            b = _rel(tsm_models.create_model(pretrained=path, num_classes=400, **create).eval()(v8), theirs)
+        ok = a <= tolerance and b <= tolerance
+        sys.stdout.write(
+            f"original TSN({base}{', non_local' if kw else ''}): reference {a:.2g}, tsm_models {b:.2g} "
+            f"-> {'ok' if ok else 'FAIL'}\n"
+        )
+        if not ok:
+            failures.append(base)
+    from mobilenet_v2_tsm import MobileNetV2  # type: ignore[import-not-found]
+
+    sd = U.make_state_dict(O.online_demo_clip_forward, v8)
+    demo = MobileNetV2(n_class=27)
+    demo.load_state_dict(sd, strict=True)
+    demo.eval()
+    path = tmp / "mobilenetv2_jester_online.pth.tar"
+    U.save_checkpoint(sd, str(path), legacy=True)
+    model = tsm_models.create_model("tsm_mobilenetv2", num_classes=27, shift_direction="online", pretrained=path).eval()
+    stream = model.stream()
+    buffers = O.online_demo_buffers(v8.shape[0], size)
+    theirs, mine = [], []
+    with torch.no_grad():
+        for t in range(v8.shape[1]):
+            out = demo(v8[:, t], *buffers)
+            theirs.append(out[0])
+            buffers = list(out[1:])
+            mine.append(stream.step(v8[:, t]).logits)
+        theirs_t = torch.stack(theirs, 1)
+        a = _rel(O.online_demo_loop(U.Weights(sd), v8), theirs_t)
+        b = _rel(torch.stack(mine, 1), theirs_t)
+        c = _rel(model(v8), theirs_t.mean(1))
+    ok = max(a, b, c) <= tolerance
+    sys.stdout.write(
+        f"online demo MobileNetV2: reference {a:.2g}, tsm_models stream {b:.2g}, offline clip vs mean of frames {c:.2g}"
+        f" -> {'ok' if ok else 'FAIL'}\n"
+    )
+    return failures if ok else [*failures, "online demo"]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=112, help="frame size (default 112; the check is size-independent)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |diff| / max |logit|")
-    p.add_argument("--part", choices=("weights", "pipeline", "decode", "train", "all"), default="all")
+    p.add_argument("--part", choices=("weights", "pipeline", "decode", "train", "families", "all"), default="all")
+    p.add_argument("--original", help="a checkout of mit-han-lab/temporal-shift-module (for --part families)")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*mmcv-lite.*")  # no compiled ops: TSM needs none
     models = import_mmaction2()
@@ -441,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
         ok &= not check_param_groups(models)
         ok &= not check_multi_scale_crop()
         ok &= not check_train_sampling()
+    if args.part in ("families", "all"):
+        ok &= not check_families(models, args.tolerance, args.original)
     for case in CASES if args.part in ("weights", "all") else ():
         r = run_case(models, *case, size=args.size)
         passed = r["max_rel_diff"] <= args.tolerance and r["top1_agree"] and r["control_tsn_rel_diff"] > args.tolerance

@@ -74,6 +74,11 @@ def _depth(model: nn.Module) -> int | None:
     return per_block * len(blocks) + 2
 
 
+def _tuples(value: Any) -> Any:
+    """JSON lists (e.g. ``non_local_blocks``) back to the tuples of :class:`TSMConfig`."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
 def _check_saved_config(model: nn.Module, ckpt: Checkpoint) -> int | None:
     """Compare a saved folder's ``config.json`` with the model; return its ``num_classes``."""
     args = ckpt.config.get("model_args") or {}
@@ -81,7 +86,7 @@ def _check_saved_config(model: nn.Module, ckpt: Checkpoint) -> int | None:
     wrong = [
         f"{k}={args[k]!r} (model: {getattr(built, k)!r})"
         for k in TSMConfig.ARCHITECTURE_FIELDS
-        if built is not None and k in args and args[k] is not None and args[k] != getattr(built, k)
+        if built is not None and k in args and args[k] is not None and _tuples(args[k]) != getattr(built, k)
     ]
     if wrong:
         raise ValueError(f"{ckpt.path} was saved from a different architecture: " + ", ".join(wrong))

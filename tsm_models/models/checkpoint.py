@@ -4,10 +4,13 @@ Formats (:func:`read_checkpoint`):
 
 * MMAction2 ``.pth``: ``{"meta": {...}, "state_dict": {"backbone.*", "cls_head.*"}}``;
 * original TSM ``.pth``: ``{"epoch", "arch", "state_dict": {"module.base_model.*", "module.new_fc.*"}, ...}``;
+* the original online demo's ``mobilenetv2_jester_online.pth.tar``: a bare state dict (``features.*``,
+  ``classifier.*``); the name's ``.tar`` is only a suffix, the file is a torch pickle;
 * ``.safetensors`` (a converted file, our keys, or any of the layouts above);
 * a directory saved by :func:`tsm_models.save_pretrained` (``config.json`` + ``model.safetensors``).
 
-Pickled files are read with ``torch.load(weights_only=True)`` and a short explicit allow-list of the plain
+Pickled files, zip (torch >= 1.6) or legacy non-zip (the 2019 originals and the online demo), are read with
+``torch.load(weights_only=True)`` and a short explicit allow-list of the plain
 types MMAction2/mmengine and timm put into ``meta``; nothing ever falls back to unrestricted unpickling.
 """
 

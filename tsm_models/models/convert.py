@@ -490,7 +490,8 @@ def rename_state_dict(
     found = detect_family(state_dict, layout)
     if family is not None and family != found:
         raise ValueError(
-            f"this {layout} checkpoint holds {FAMILY_NAMES[found]}, but the model is {FAMILY_NAMES.get(family, family)}; "
+            f"this {layout} checkpoint holds {FAMILY_NAMES[found]}, but the model is "
+            f"{FAMILY_NAMES.get(family, family)}; "
             f"expected {FAMILY_NAMES.get(family, family)} weights (or build the matching architecture)"
         )
     renamer = _RENAMERS.get((layout, found))
@@ -559,8 +560,8 @@ def parse_config_text(text: str) -> dict[str, Any]:
     """Architecture facts found in an MMAction2 config text (``checkpoint["meta"]["config"]``).
 
     Returns a dict with any of ``num_segments``, ``num_classes``, ``depth``, ``shift_div`` (ints),
-    ``shift_place`` (``"residual"``/``"inplace"``) and ``non_local`` (the ``non_local_cfg`` mode). A field written with two different values is left out
-    (ambiguous); MMAction2's defaults are not filled in here.
+    ``shift_place`` (``"residual"``/``"inplace"``) and ``non_local`` (the ``non_local_cfg`` mode). A field
+    written with two different values is left out (ambiguous); MMAction2's defaults are not filled in here.
     """
     facts: dict[str, Any] = {}
     for name in _INT_FIELDS:

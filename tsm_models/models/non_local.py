@@ -87,10 +87,8 @@ class NonLocal3d(nn.Module):
             theta_x = self.theta(x).reshape(n, inter, -1).transpose(1, 2)
             phi_x = F.max_pool3d(self.phi(x), (1, 2, 2)).reshape(n, inter, -1)
         pairwise = torch.matmul(theta_x, phi_x)  # (N, P, P')
-        if self.mode == "dot_product":
-            pairwise = pairwise / pairwise.shape[-1]
-        else:
-            pairwise = pairwise.softmax(dim=-1)
+        # dot_product: divided by the number of positions; the other two: softmax (unscaled)
+        pairwise = pairwise / pairwise.shape[-1] if self.mode == "dot_product" else pairwise.softmax(dim=-1)
         y = torch.matmul(pairwise, g_x).transpose(1, 2).reshape(n, inter, *x.shape[2:])
         return x + self.bn(self.conv_out(y))
 
@@ -199,7 +197,7 @@ def insert_non_local(
             "non-local models are ResNet-50s: (3, 4, 6, 3))"
         )
     count = 0
-    for stage, flags in zip(stages, placement):
+    for stage, flags in zip(stages, placement, strict=True):
         for j, flag in enumerate(flags):
             if flag:
                 block = stage[j]

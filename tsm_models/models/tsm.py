@@ -122,8 +122,13 @@ class TSMConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of every setting (JSON-serialisable)."""
-        return dataclasses.asdict(self)
+        """Plain dict of the settings (JSON-serialisable); the non-local fields only when set, so the config of
+        a model without non-local blocks reads as before they existed."""
+        out = dataclasses.asdict(self)
+        for name in ("non_local", "non_local_blocks"):
+            if out[name] is None:
+                del out[name]
+        return out
 
 
 def _value_checks_apply(t: torch.Tensor) -> bool:
