@@ -65,9 +65,12 @@ def test_pretrained_true_on_an_architecture_names_its_checkpoints() -> None:
 def test_one_config_vocabulary() -> None:
     model = tsm_models.create_model("tsm_r18", num_segments=4, shift_div=4, num_classes=3)
     assert model.tsm_config == TSMConfig(num_segments=4, shift_div=4, shift_every=1)
-    assert set(model.tsm_config.to_dict()) == set(TSMConfig.field_names())
+    unset = {"non_local", "non_local_blocks"}  # written only when set: a plain model's config reads as before
+    assert set(model.tsm_config.to_dict()) == set(TSMConfig.field_names()) - unset
     config = tsm_models.models._hub.model_config(model)
-    assert set(config["model_args"]) == {"num_classes", *TSMConfig.field_names()}
+    assert set(config["model_args"]) == {"num_classes", *TSMConfig.field_names()} - unset
+    nl = tsm_models.create_model("tsm_r50", non_local="gaussian", num_classes=3)
+    assert nl.tsm_config.to_dict()["non_local"] == "gaussian"
     for name, entry in READY.items():
         # in_chans: a timm constructor argument a checkpoint fixes (the original repo's 10-channel flow stem)
         shift_args = {k: v for k, v in entry.model_args.items() if k != "in_chans"}
