@@ -12,9 +12,11 @@ __all__ = ["verification", "zoo_markdown"]
 LEGEND: dict[str, str] = {
     "B": "builds with `pretrained=False` and gives its class count (tests/test_zoo_registry.py)",
     "C": "architecture + MMAction2-layout converter: logits equal an independent MMAction2 forward on random "
-    "weights (tests/test_convert.py) and MMAction2 1.2.0 itself (tools/mmaction2_parity.py; ResNet-50/101, 8 and "
-    "16 segments)",
-    "O": "original-repo key layout converts to the same logits as the MMAction2 layout (tests/test_convert.py)",
+    "weights (tests/test_convert.py for ResNets; tests/test_families.py for MobileNetV2, non-local ResNet-50 and "
+    "MobileOne-S4) and MMAction2 1.2.0 itself (tools/mmaction2_parity.py)",
+    "O": "original-repo key layout: logits equal an independent forward of the original code on random weights, "
+    "legacy pickles included (tests/test_convert.py, tests/test_families.py: TSN MobileNetV2, TSN ResNet-50 "
+    "non-local, the online demo offline and streamed)",
     "S": "test sampling: indices equal MMAction2's SampleFrames/DenseSampleFrames for 1-400 frames "
     "(tools/mmaction2_parity.py); original-repo dense/twice starts equal its code's worked examples "
     "(tests/test_zoo_protocols.py)",
@@ -22,16 +24,15 @@ LEGEND: dict[str, str] = {
     "GroupCenterCrop; tests/test_zoo_protocols.py); MMAction2 records: the preprocessed views equal MMAction2 "
     "1.2.0's test pipeline within one grey level (tools/mmaction2_parity.py --part pipeline)",
 }
-# Families whose architecture/converter parity lives on another branch (issue 12) are marked as not checked
-# here; the lead updates this table when that work is merged.
-_PARITY_CHECKED = {"resnet"}
+# Families whose architecture and converters are parity-tested here.
+_PARITY_CHECKED = {"resnet", "mobilenetv2", "mobileone"}
 
 
 def verification(e: ZooEntry) -> str:
-    """Codes of :data:`LEGEND` that apply to ``e``; the architecture of issue 12's families is checked there."""
+    """Codes of :data:`LEGEND` that apply to ``e``."""
     protocol = ["S", "X"] if e.protocol.modality == "rgb" else []
-    if e.family not in _PARITY_CHECKED or "non_local" in e.model_args:
-        return ", ".join([*protocol, "architecture: issue 12 (not checked here)"])
+    if e.family not in _PARITY_CHECKED:
+        return ", ".join([*protocol, "architecture not checked here"])
     return ", ".join(["B", "C", *(["O"] if e.source == "mit" else []), *protocol])
 
 
