@@ -34,8 +34,13 @@ def finetuned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save_file(state, str(root / "ft.safetensors"))
     torch.save({"state_dict": state}, root / "ft.pth")
     write_video(root / "clip.mp4", 16, size=(64, 48))
-    return {"saved": root / "saved", "safetensors": root / "ft.safetensors", "pth": root / "ft.pth",
-            "video": root / "clip.mp4", "root": root}
+    return {
+        "saved": root / "saved",
+        "safetensors": root / "ft.safetensors",
+        "pth": root / "ft.pth",
+        "video": root / "clip.mp4",
+        "root": root,
+    }
 
 
 def _json_lines(text: str) -> list[dict]:
@@ -44,8 +49,19 @@ def _json_lines(text: str) -> list[dict]:
 
 @pytest.mark.parametrize("kind", ["saved", "safetensors", "pth"])
 def test_predict_keeps_a_finetuned_classifier(finetuned, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["predict", str(finetuned["video"]), "-m", "tsm_r18", "--pretrained", str(finetuned[kind]), "--json",
-            "--topk", "1", "--device", "cpu"]
+    argv = [
+        "predict",
+        str(finetuned["video"]),
+        "-m",
+        "tsm_r18",
+        "--pretrained",
+        str(finetuned[kind]),
+        "--json",
+        "--topk",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 0
     (result,) = _json_lines(capsys.readouterr().out)
     assert result["predictions"][0]["label"] == "2"
@@ -63,8 +79,20 @@ def test_convert_and_export_keep_a_finetuned_classifier(finetuned, capsys: pytes
     assert json.loads((out / "config.json").read_text())["num_classes"] == 5
     pytest.importorskip("onnxruntime")
     onnx_path = finetuned["root"] / "x.onnx"
-    argv = ["export", "tsm_r18", "--pretrained", str(finetuned["saved"]), "--onnx", str(onnx_path), "--frames", "8",
-            "--img-size", "32", "--iters", "1"]
+    argv = [
+        "export",
+        "tsm_r18",
+        "--pretrained",
+        str(finetuned["saved"]),
+        "--onnx",
+        str(onnx_path),
+        "--frames",
+        "8",
+        "--img-size",
+        "32",
+        "--iters",
+        "1",
+    ]
     assert main(argv) == 0
     import onnx
 
@@ -89,8 +117,20 @@ def _bomb_folder(folder: Path) -> Path:
 def test_a_bomb_in_the_middle_does_not_abort_the_batch(tmp_path: Path, capsys, caplog) -> None:
     good = write_video(tmp_path / "good.mp4", 16, size=(64, 48))
     bomb = _bomb_folder(tmp_path / "bomb")
-    argv = ["predict", str(good), str(bomb), str(good), "-m", "tsm_r18", "--no-pretrained", "--json", "--topk", "1",
-            "--device", "cpu"]
+    argv = [
+        "predict",
+        str(good),
+        str(bomb),
+        str(good),
+        "-m",
+        "tsm_r18",
+        "--no-pretrained",
+        "--json",
+        "--topk",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 1
     results = _json_lines(capsys.readouterr().out)
     assert ["predictions" in r for r in results] == [True, False, True]
@@ -142,6 +182,17 @@ def test_closed_stdout_is_not_a_traceback(tmp_path: Path, monkeypatch: pytest.Mo
     good = write_video(tmp_path / "good.mp4", 16, size=(64, 48))
     shutil.copy(good, tmp_path / "again.mp4")
     monkeypatch.setattr("sys.stdout", _ClosedPipe())
-    status = main(["predict", str(good), str(tmp_path / "again.mp4"), "-m", "tsm_r18", "--no-pretrained", "--json",
-                   "--device", "cpu"])
+    status = main(
+        [
+            "predict",
+            str(good),
+            str(tmp_path / "again.mp4"),
+            "-m",
+            "tsm_r18",
+            "--no-pretrained",
+            "--json",
+            "--device",
+            "cpu",
+        ]
+    )
     assert status == 1  # like `cmd | head -1`: stops quietly

@@ -84,4 +84,3 @@ def test_label_beyond_the_classes_names_file_and_line(clips: Path, tiny_tsm) -> 
     test_set = VideoDataset.from_annotation_file(clips, PROTOCOL)
     with pytest.raises(ValueError, match=r"range\.txt:2"):
         evaluate(tiny_tsm(), create_loader(test_set, batch_size=4, train=False), progress=False)
-
