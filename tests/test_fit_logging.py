@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tsm_models.train.fit import RECIPES, RunLogger, TrainConfig, entry_recipe, plot_curves, resolve_recipe
+from tsm_models.train import RECIPES, RunLogger, TrainConfig, entry_recipe, plot_curves, resolve_recipe
 
 
 def _write_log(path: Path) -> None:

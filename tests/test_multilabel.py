@@ -92,7 +92,7 @@ def test_multilabel_lists_are_parsed(colour_lists: tuple[Path, Path], tmp_path: 
 
 
 def _fit(train: Path, val: Path, prefix: Path, out: Path, multi_label: bool) -> Path:
-    from tsm_models.train.fit import TrainConfig, fit
+    from tsm_models.train import TrainConfig, fit
 
     cfg = TrainConfig(
         data=train, val_data=val, data_prefix=prefix, model="tsm_r18", out=out, pretrained=False, num_classes=3,

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..train.fit import EvalConfig, run_evaluation
+from ..train.evaluation import EvalConfig, run_evaluation
 
 __all__ = ["register", "run"]
 

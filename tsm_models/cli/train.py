@@ -2,7 +2,7 @@
 
 The same command runs under ``torchrun --nproc_per_node N -m tsm_models train ...`` (or
 ``torchrun --nproc_per_node N $(which tsm-models) train ...``). Everything is :func:`tsm_models.train.fit.fit`;
-this module only maps flags to :class:`~tsm_models.train.fit.TrainConfig`.
+this module only maps flags to :class:`~tsm_models.train.config.TrainConfig`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..train.fit import RECIPES, TrainConfig, fit
+from ..train.config import TrainConfig
+from ..train.fit import fit
+from ..train.recipes import RECIPES
 
 __all__ = ["add_train_arguments", "config_from_args", "register", "run"]
 
