@@ -83,3 +83,23 @@ def test_streaming_script(capsys) -> None:
     assert script.main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["streaming_frames_per_s"] > 0 and result["window_frames_per_s"] > 0
+
+
+def test_streaming_step_script(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "rows.json"
+    rc = load("streaming_step").main(
+        ["--model", "tsm_r18", "--size", "32", "--frames", "3", "--rounds", "1", "--json", str(out)]
+    )
+    assert rc == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert {"pytorch", "onnxruntime", "int8"} <= set(rows) and all(r["fps"] > 0 for r in rows.values())
+    assert "int8 vs fp32 step" in capsys.readouterr().out
+
+
+def test_batch_throughput_script(tmp_path: Path) -> None:
+    out = tmp_path / "rows.json"
+    args = ["--model", "tsm_r18", "--clips", "3", "--clip-size", "64x48", "--clip-frames", "12", "--crop-size", "32"]
+    rc = load("batch_throughput").main([*args, "--batch", "1,2", "--rounds", "1", "--json", str(out)])
+    assert rc == 0  # the end-to-end predictions equal the model-only ones
+    rows = json.loads(out.read_text())["rows"]
+    assert set(rows) == {"1", "2"} and all(r["e2e_vps"] > 0 and r["top5_equal"] == 3 for r in rows.values())
