@@ -92,6 +92,25 @@ def test_evaluate_reports_what_training_measured(
     assert single.returncode == 0 and json.loads(single.stdout.strip().splitlines()[-1])["comparable"] is False
 
 
+def test_evaluate_lists_an_unreadable_video_and_exits_1(
+    data: Path, trained: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    import shutil
+
+    out, _ = trained
+    val = shutil.copytree(data / "val", tmp_path / "val")
+    first = sorted(p for p in val.iterdir() if p.is_dir())[0]
+    (first / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)  # not decodable
+    args = ("-m", "tsm_r18", "--pretrained", str(out / "model"), "--workers", "0", "--no-progress", "--device", "cpu")
+    proc = run_cli("evaluate", str(val), *args)
+    assert proc.returncode == 1, proc.stderr
+    assert "could not evaluate" in proc.stderr and "broken.mp4" in proc.stderr
+    assert "1 of 5 videos could not be read" in proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    clean = json.loads(run_cli("evaluate", str(data / "val"), *args).stdout.strip().splitlines()[-1])
+    assert summary["top1"] == clean["top1"]  # the metrics of the readable videos, unchanged
+
+
 def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
     return ["train", str(data), "--out", str(out), "--epochs", "3", "--batch-size", "2", "--mixup", "0.4",
             "--randaugment", "rand-m9-n2", "--dropout", "0.5", *TINY, *extra]  # fmt: skip

@@ -121,3 +121,20 @@ def test_predict_many_in_worker_processes_matches_the_thread(dataset):
         assert [n for n, _ in a.topk] == [n for n, _ in b.topk]
         assert [p for _, p in a.topk] == pytest.approx([p for _, p in b.topk])
     assert "broken.mp4" in str(workers[2].error)
+
+
+def test_views_dataset_turns_any_error_into_that_items_error(dataset, monkeypatch):
+    from tsm_models.data import views as views_module
+
+    real = views_module.load_views
+
+    def load(video, protocol, transform=None):  # an allocation failure on one video, not a decoding error
+        if str(video).endswith("b.mkv"):
+            raise MemoryError()
+        return real(video, protocol, transform)
+
+    monkeypatch.setattr(views_module, "load_views", load)
+    clf = VideoClassifier(tiny_model())
+    items = list(VideoViews(list_videos(dataset), clf.protocol).loader(num_workers=0))
+    assert [i.ok for i in items] == [True, False, False, True]
+    assert "b.mkv" in items[1].error and "MemoryError" in items[1].error

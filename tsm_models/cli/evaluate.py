@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,9 @@ from pathlib import Path
 from ..train.evaluation import EvalConfig, run_evaluation
 
 __all__ = ["register", "run"]
+
+
+_logger = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     report = run_evaluation(cfg)
+    for message in report.result.failed:  # each process lists the videos it could not read
+        _logger.error("could not evaluate %s", message)
+    failed = int(report.result.metrics.get("num_failed", 0))
     if os.environ.get("RANK", "0") != "0":
-        return 0
+        return 1 if failed else 0
     how = "zoo protocol" if report.comparable else "not comparable with the published figures"
     if report.comparable is False and not isinstance(cfg.pretrained, bool):
         how = "weights from " + str(cfg.pretrained)
@@ -80,4 +87,7 @@ def run(args: argparse.Namespace) -> int:
     summary.update({f"published_{k}": v for k, v in report.published.items() if v is not None})
     summary["comparable"] = report.comparable
     sys.stdout.write(json.dumps(summary) + "\n")
+    if failed:
+        _logger.error("%d of %d videos could not be read (left out of the metrics above)", failed, report.num_videos)
+        return 1
     return 0

@@ -250,6 +250,9 @@ class VideoDataset(Dataset):
     Raw-frame folders are read with ``protocol.filename_tmpl`` and ``protocol.start_index`` when
     ``protocol.input_format == "rawframes"`` (else the reader tries the common layouts); a record's
     ``total_frames`` from the annotation list takes precedence over the files counted, as in MMAction2.
+        With ``skip_errors=True`` (evaluation), items are ``(video, label, error)``: a video that cannot be read
+    or preprocessed gives a zero input, the label ``-1`` (multi-label: a row of ``-1``) and its error message,
+    so one bad file never aborts a run; :func:`tsm_models.train.evaluate` drops such rows and lists them.
     """
 
     ann_file: Path | None = None  # the annotation list the records come from (from_annotation_file)
@@ -266,6 +269,7 @@ class VideoDataset(Dataset):
         class_names: Sequence[str] | None = None,
         num_classes: int | None = None,
         multi_label: bool = False,
+        skip_errors: bool = False,
     ) -> None:
         if not records:
             raise ValueError("VideoDataset needs at least one video record")
@@ -283,6 +287,7 @@ class VideoDataset(Dataset):
         self.epoch = 0
         self.class_names = list(class_names) if class_names is not None else None
         self.multi_label = bool(multi_label)
+        self.skip_errors = bool(skip_errors)
         self._num_classes = int(num_classes) if num_classes is not None else None
         if not self.multi_label and any(isinstance(r.label, tuple) for r in self.records):
             raise ValueError("records hold several labels per video: pass multi_label=True")
@@ -360,7 +365,26 @@ class VideoDataset(Dataset):
         target[list(_as_tuple(label))] = 1.0
         return target
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        if not self.skip_errors:
+            return self._item(index)
+        try:
+            return (*self._item(index), "")
+        except Exception as exc:  # one video's failure, whatever it is, is that video's error
+            message = str(exc) if self.records[index].path in str(exc) else f"{self.records[index].path}: {exc}"
+            return self._placeholder(), self._failed_target(), message or type(exc).__name__
+
+    def _placeholder(self) -> torch.Tensor:
+        """A zero input standing in for a video that could not be read (its row is dropped from the metrics)."""
+        p = self.protocol
+        if self.train:
+            return torch.zeros(p.num_frames, 3, p.crop_size, p.crop_size)
+        return torch.zeros(p.num_views, p.num_frames, 3, p.crop_size, p.crop_size)
+
+    def _failed_target(self) -> int | torch.Tensor:
+        return torch.full((self.num_classes,), -1.0) if self.multi_label else -1
+
+    def _item(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor]:
         record = self.records[index]
         seed_seq = np.random.SeedSequence([self.seed, self.epoch, index])
         np_rng = np.random.default_rng(seed_seq)

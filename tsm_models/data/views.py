@@ -135,8 +135,8 @@ class VideoViews(Dataset):
         name = source_name(video)
         try:
             views = load_views(video, self.protocol, self.transform)
-        except READ_ERRORS as exc:
-            message = str(exc)
+        except Exception as exc:  # one video's failure, whatever it is (decoding, a bomb, memory), is its error
+            message = str(exc) or type(exc).__name__
             return ViewsItem(index, name, None, message if name in message else f"{name}: {message}")
         return ViewsItem(index, name, views, None)
 

@@ -153,7 +153,9 @@ def _run_evaluation(cfg: EvalConfig, info: DistInfo) -> EvalReport:
     if cfg.limit:
         records = records[: cfg.limit]
     names = names if names is not None else [str(i) for i in range(k)]
-    dataset = VideoDataset(records, protocol, class_names=names, num_classes=k, multi_label=multi_label)
+    dataset = VideoDataset(
+        records, protocol, class_names=names, num_classes=k, multi_label=multi_label, skip_errors=True
+    )
     loader = create_loader(dataset, cfg.batch_size, train=False, num_workers=cfg.workers)
     model = prepare_model(model, info.device)
     average = cfg.average or protocol.average_clips

@@ -234,6 +234,7 @@ class EvalResult:
     labels: torch.Tensor
     metrics: dict[str, float] = field(default_factory=dict)
     multi_label: bool = False
+    failed: list[str] = field(default_factory=list)  # errors of the videos this process could not read
 
     @property
     def num_classes(self) -> int:
@@ -343,7 +344,11 @@ def evaluate(
     labels: list[torch.Tensor] = []
     start = time.perf_counter()
     total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
-    for video, label in _progress(loader, "eval", progress, total):
+    failed: list[str] = []
+    for batch in _progress(loader, "eval", progress, total):
+        video, label = batch[0], batch[1]
+        if len(batch) > 2:  # (video, label, error) of a VideoDataset(skip_errors=True)
+            failed += [e for e in batch[2] if e]
         if video.ndim == 5:
             video = video[:, None]
         if video.ndim != 6:
@@ -360,12 +365,17 @@ def evaluate(
     if not scores:
         raise ValueError("evaluate: the loader yielded no batches")
     all_scores, all_labels = gather_eval(torch.cat(scores), torch.cat(labels))
+    readable = (all_labels >= 0).all(1) if multi_label else all_labels >= 0  # rows of unreadable videos: -1
+    all_scores, all_labels = all_scores[readable], all_labels[readable]
+    if not len(all_labels):
+        raise ValueError(f"evaluate: no video could be read ({len(failed)} failed on this process): {failed[:3]}")
     if multi_label:
         probs = all_scores.sigmoid() if average == "score" else all_scores
         metrics: dict[str, Any] = multilabel_report(probs, all_labels)
     else:
         metrics = classification_report(all_scores, all_labels, topk)
+    metrics["num_failed"] = int((~readable).sum())
     metrics["time"] = time.perf_counter() - start
     if logger is not None:
         logger.log(mode="val", **({"epoch": epoch} if epoch is not None else {}), **metrics)
-    return EvalResult(all_scores, all_labels, metrics, multi_label=multi_label)
+    return EvalResult(all_scores, all_labels, metrics, multi_label=multi_label, failed=failed)
