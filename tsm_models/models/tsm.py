@@ -258,17 +258,47 @@ class TSMMixin:
         where = f"the weights hold NaN/inf ({', '.join(bad[:3])})" if bad else "the activations overflowed"
         raise ValueError(f"the model returned non-finite logits for a finite input: {where}")
 
-    def _video_intermediates(self, x: torch.Tensor, call: Any) -> Any:
-        """Run timm's ``forward_intermediates`` (``call(frames)``) on a video or on frames (see the family docs)."""
-        if x.ndim != 5:
-            return call(x)
-        self.check_input(x)
-        t = x.shape[1]
-        out = call(x.flatten(0, 1))
-        if isinstance(out, list):
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+        **kwargs: Any,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """timm's ``forward_intermediates`` (feature maps after the stem and each stage) for videos.
+
+        A ``(B, T, C, H, W)`` video gives per-frame maps ``(B, T, C_i, h_i, w_i)``, and the final features (unless
+        ``intermediates_only``) in the layout of :meth:`forward_features`, ready for :meth:`forward_head`.
+        Frames ``(B * T, C, H, W)``, stacked video-major, are passed to timm unchanged and give
+        ``(B * T, C_i, h_i, w_i)`` maps, like ``timm.create_model(name, features_only=True)``. ``indices`` (last
+        ``n`` maps, or which ones), ``stop_early`` and the rest, including the family's own keyword arguments
+        (``extra_blocks`` for MobileNetV2, ``exclude_final_conv`` for MobileOne), are timm's.
+        """
+        t = None
+        if x.ndim == 5:
+            self.check_input(x)
+            x, t = x.flatten(0, 1), x.shape[1]
+        out = super().forward_intermediates(  # type: ignore[misc]  # the timm network's, next in the MRO
+            x,
+            indices=indices,
+            norm=norm,
+            stop_early=stop_early,
+            output_fmt=output_fmt,
+            intermediates_only=intermediates_only,
+            **kwargs,
+        )
+        if t is None:
+            return out
+        if intermediates_only:
             return [f.unflatten(0, (-1, t)) for f in out]
         final, intermediates = out
         return final.unflatten(0, (-1, t)), [f.unflatten(0, (-1, t)) for f in intermediates]
+
+    def extra_repr(self) -> str:
+        return f"{self.tsm_repr()}, num_shifted={self.num_shifted}"
 
     # -- delegates (the work lives in _hub and streaming)
     def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> Path:

@@ -159,36 +159,6 @@ class TSMMobileNetV2(TSMMixin, EfficientNet):
             x = F.dropout(x, p=float(self.drop_rate), training=self.training)
         return x if pre_logits else self.classifier(x)
 
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | list[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-        extra_blocks: bool = False,
-    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """timm's ``forward_intermediates`` for videos ``(B, T, C, H, W)`` -> per-frame ``(B, T, C_i, h_i, w_i)``
-        maps (frames ``(B * T, C, H, W)`` pass through unchanged); arguments are timm's."""
-
-        def call(frames: torch.Tensor) -> Any:
-            return EfficientNet.forward_intermediates(
-                self,
-                frames,
-                indices=indices,
-                norm=norm,
-                stop_early=stop_early,
-                output_fmt=output_fmt,
-                intermediates_only=intermediates_only,
-                extra_blocks=extra_blocks,
-            )
-
-        return self._video_intermediates(x, call)
-
-    def extra_repr(self) -> str:
-        return f"{self.tsm_repr()}, num_shifted={self.num_shifted}"
-
 
 # ------------------------------------------------------------------------------------------ timm registry
 

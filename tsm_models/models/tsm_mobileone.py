@@ -142,33 +142,6 @@ class TSMMobileOne(TSMMixin, ByobNet):
         """``(N, 2048, h, w)`` -> ``(N, num_classes)``: pool, dropout, ``head.fc`` (``(N, 2048)`` if ``pre_logits``)."""
         return self.head(feats, pre_logits=pre_logits)
 
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | list[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-        exclude_final_conv: bool = False,
-    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """timm's ``forward_intermediates`` for videos ``(B, T, C, H, W)`` -> per-frame ``(B, T, C_i, h_i, w_i)``
-        maps (frames ``(B * T, C, H, W)`` pass through unchanged); arguments are timm's."""
-
-        def call(frames: torch.Tensor) -> Any:
-            return ByobNet.forward_intermediates(
-                self,
-                frames,
-                indices=indices,
-                norm=norm,
-                stop_early=stop_early,
-                output_fmt=output_fmt,
-                intermediates_only=intermediates_only,
-                exclude_final_conv=exclude_final_conv,
-            )
-
-        return self._video_intermediates(x, call)
-
     def extra_repr(self) -> str:
         return f"{self.tsm_repr()}, num_shifted={self.num_shifted}, deployed={self.deployed}"
 

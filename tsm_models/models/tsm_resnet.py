@@ -175,37 +175,6 @@ class TSM(TSMMixin, ResNet):
             x = F.dropout(x, p=float(self.drop_rate), training=self.training)
         return x if pre_logits else self.fc(x)
 
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | list[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """timm's ``forward_intermediates`` (feature maps after the stem and each stage) for videos.
-
-        A ``(B, T, C, H, W)`` video gives per-frame maps ``(B, T, C_i, h_i, w_i)``, and the final features (unless
-        ``intermediates_only``) in the layout of :meth:`forward_features`, ready for :meth:`forward_head`.
-        Frames ``(B * T, C, H, W)``, stacked video-major, are passed to timm unchanged and give
-        ``(B * T, C_i, h_i, w_i)`` maps, like ``timm.create_model(name, features_only=True)``. ``indices`` (last
-        ``n`` maps, or which ones), ``stop_early`` and the rest are timm's.
-        """
-
-        def call(frames: torch.Tensor) -> Any:
-            return ResNet.forward_intermediates(
-                self,
-                frames,
-                indices=indices,
-                norm=norm,
-                stop_early=stop_early,
-                output_fmt=output_fmt,
-                intermediates_only=intermediates_only,
-            )
-
-        return self._video_intermediates(x, call)
-
     def stream(self, window: int | None = None) -> StreamingTSM:
         """A :class:`~tsm_models.StreamingTSM` of this (online) model; refused with non-local blocks."""
         if non_local_blocks(self):
