@@ -131,6 +131,24 @@ class TSMConfig:
         return out
 
 
+def check_num_classes(num_classes: Any) -> int:
+    """``num_classes`` of a family constructor: an int >= 0 (``TypeError`` / ``ValueError`` otherwise)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__} {num_classes!r}")
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+    return num_classes
+
+
+def refuse_non_local(family: str, non_local: Any, non_local_blocks: Any) -> None:
+    """Raise unless both non-local settings are unset: only TSM-ResNets have a non-local placement."""
+    if non_local is not None or non_local_blocks is not None:
+        raise ValueError(
+            f"non_local={non_local!r}: non-local blocks exist only for TSM-ResNets (after layer2/layer3 of "
+            f"tsm_r50); {family} has no such placement"
+        )
+
+
 def _value_checks_apply(t: torch.Tensor) -> bool:
     """Whether a data-dependent check may run here (not while tracing, compiling or capturing CUDA graphs)."""
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling() or t.is_meta:

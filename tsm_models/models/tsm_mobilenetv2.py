@@ -36,7 +36,7 @@ from torch import nn
 
 from ._builder import PretrainedSpec, build_tsm, timm_cfg, zoo_timm_cfgs
 from .shift import TemporalShift
-from .tsm import TSMConfig, TSMMixin
+from .tsm import TSMConfig, TSMMixin, check_num_classes, refuse_non_local
 
 __all__ = ["MOBILENETV2_ARCHS", "TSMMobileNetV2", "insert_mobilenetv2_shift"]
 
@@ -115,11 +115,7 @@ class TSMMobileNetV2(TSMMixin, EfficientNet):
     ) -> None:
         if "drop_rate" in kwargs:
             dropout = kwargs.pop("drop_rate")
-        if non_local is not None or non_local_blocks is not None:
-            raise ValueError(
-                f"non_local={non_local!r}: non-local blocks exist only for TSM-ResNets (after layer2/layer3 of "
-                "tsm_r50); TSM-MobileNetV2 has no such placement"
-            )
+        refuse_non_local("TSM-MobileNetV2", non_local, non_local_blocks)
         if shift_place != "residual" or shift_every not in (None, 1):
             raise ValueError(
                 "TSM-MobileNetV2 shifts the residual branch of every skip block (shift_place='residual', "
@@ -127,10 +123,7 @@ class TSMMobileNetV2(TSMMixin, EfficientNet):
                 f"shift_every={shift_every!r}"
             )
         cfg = TSMConfig(num_segments, shift_div, "residual", shift_direction, 1, dropout)  # type: ignore[arg-type]
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-            raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__} {num_classes!r}")
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        check_num_classes(num_classes)
         args = {**_mobilenetv2_args(), **kwargs}
         super().__init__(num_classes=num_classes, drop_rate=float(dropout), **args)
         insert_mobilenetv2_shift(self, num_segments, shift_div, shift_direction)

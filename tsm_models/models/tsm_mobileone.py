@@ -33,7 +33,7 @@ from torch import nn
 
 from ._builder import PretrainedSpec, build_tsm, timm_cfg, zoo_timm_cfgs
 from .shift import TemporalShift
-from .tsm import TSMConfig, TSMMixin
+from .tsm import TSMConfig, TSMMixin, check_num_classes, refuse_non_local
 
 __all__ = ["MOBILEONE_ARCHS", "TSMMobileOne", "insert_mobileone_shift", "reparameterize"]
 
@@ -96,21 +96,14 @@ class TSMMobileOne(TSMMixin, ByobNet):
     ) -> None:
         if "drop_rate" in kwargs:
             dropout = kwargs.pop("drop_rate")
-        if non_local is not None or non_local_blocks is not None:
-            raise ValueError(
-                f"non_local={non_local!r}: non-local blocks exist only for TSM-ResNets (after layer2/layer3 of "
-                "tsm_r50); TSM-MobileOne has no such placement"
-            )
+        refuse_non_local("TSM-MobileOne", non_local, non_local_blocks)
         if shift_place != "inplace" or shift_every not in (None, 1):
             raise ValueError(
                 "TSM-MobileOne shifts the input of every block (shift_place='inplace', shift_every=1), as "
                 f"MMAction2's MobileOneTSM does; got shift_place={shift_place!r}, shift_every={shift_every!r}"
             )
         cfg = TSMConfig(num_segments, shift_div, "inplace", shift_direction, 1, dropout)  # type: ignore[arg-type]
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-            raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__} {num_classes!r}")
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        check_num_classes(num_classes)
         super().__init__(cfg=model_cfgs[arch_cfg], num_classes=num_classes, drop_rate=float(dropout), **kwargs)
         insert_mobileone_shift(self, num_segments, shift_div, shift_direction)
         self.tsm_config = cfg

@@ -27,7 +27,7 @@ from ._builder import PretrainedSpec, build_tsm, timm_cfg, zoo_timm_cfgs
 from .non_local import insert_non_local, non_local_blocks
 from .shift import TemporalShift
 from .streaming import StreamingTSM
-from .tsm import TSMConfig, TSMMixin
+from .tsm import TSMConfig, TSMMixin, check_num_classes
 
 __all__ = ["RESNET_ARGS", "TSM", "insert_temporal_shift"]
 
@@ -141,10 +141,7 @@ class TSM(TSMMixin, ResNet):
             non_local,
             non_local_blocks,  # type: ignore[arg-type]
         )
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-            raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__} {num_classes!r}")
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        check_num_classes(num_classes)
         super().__init__(block=block, layers=layers, num_classes=num_classes, drop_rate=float(dropout), **kwargs)
         insert_temporal_shift(self, num_segments, shift_div, shift_place, shift_direction, shift_every)
         if cfg.non_local is not None:
