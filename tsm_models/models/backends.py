@@ -231,7 +231,7 @@ class OnnxRuntimeModel:
         fp32 = out if not int8 else out.with_name(f".{out.stem}.fp32.{os.getpid()}.onnx")
         try:
             export_onnx_graph(model, fp32, (1, *input_shape))
-            rel = verify_against(model, fp32, input_shape, batches=(1, 2), rtol=rtol, threads=threads)
+            _, rel = verify_against(model, fp32, input_shape, batches=(1, 2), rtol=rtol, threads=threads)
             if int8:
                 quantize_onnx_int8(fp32, out, calib)
         finally:
@@ -278,8 +278,8 @@ def verify_against(
     batches: tuple[int, ...] = (1, 2),
     rtol: float = 1e-4,
     threads: int | None = None,
-) -> float:
-    """``max |onnxruntime - PyTorch| / max |PyTorch logit|`` over random videos of each batch size.
+) -> tuple[float, float]:
+    """``(max |onnxruntime - PyTorch|, that / max |PyTorch logit|)`` over random videos of each batch size.
 
     Raises:
         ValueError: above ``rtol``, or a shape mismatch.
@@ -302,7 +302,7 @@ def verify_against(
             f"onnxruntime and PyTorch disagree: max|diff| = {max_abs:.3g} = {rel:.3g} of the largest logit "
             f"(expected <= {rtol:g})"
         )
-    return rel
+    return max_abs, rel
 
 
 def prepare_backend(

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..models.backends import verify_against
 from .timing import time_interleaved
 
 _logger = logging.getLogger(__name__)
@@ -95,26 +96,7 @@ def verify_onnx(
     Raises:
         ValueError: the outputs differ by more than ``rtol`` (or differ in shape).
     """
-    model = model.eval()
-    sess = _session(path)
-    input_name = sess.get_inputs()[0].name
-    max_abs, max_ref = 0.0, 0.0
-    for i, b in enumerate(batches):
-        x = _example((b, *input_shape[1:]), seed=100 + i)
-        with torch.inference_mode():
-            ref = model(x).float().numpy()
-        got = sess.run(None, {input_name: x.numpy()})[0]
-        if got.shape != ref.shape:
-            raise ValueError(f"onnxruntime returned shape {got.shape} for batch {b}, PyTorch {ref.shape}")
-        max_abs = max(max_abs, float(abs(got - ref).max()))
-        max_ref = max(max_ref, float(abs(ref).max()))
-    rel = max_abs / max(max_ref, 1e-12)
-    if not rel <= rtol:
-        raise ValueError(
-            f"onnxruntime and PyTorch disagree: max|diff| = {max_abs:.3g} = {rel:.3g} of the largest logit "
-            f"(expected <= {rtol:g})"
-        )
-    return max_abs, rel
+    return verify_against(model.eval(), path, tuple(input_shape[1:]), batches, rtol)
 
 
 def export_onnx(
